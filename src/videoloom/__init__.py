@@ -1,0 +1,3 @@
+"""Videoloom: a self-hosted video generation API server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+"""The engine interface: what every generator (CPU motion, diffusion, relay) implements.
+
+An engine turns a job into a stream of RGB frames. It never touches files, the
+database or HTTP: the worker hands it decoded frames and images, and the media
+layer encodes what it yields. Frames are ``numpy.ndarray`` of shape
+``(height, width, 3)``, dtype ``uint8``, RGB.
+
+Usage::
+
+    engine = MotionEngine()
+    for frame in engine.extend(job, progress=lambda fraction: ...):
+        writer.write(frame)
+    engine.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+__all__ = ["Engine", "ExtendJob", "GenerateJob", "ProgressCallback"]
+
+ProgressCallback = Callable[[float], None]
+"""Called with the fraction of the job done, 0.0 to 1.0, as often as the engine likes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateJob:
+    """Make ``num_frames`` new frames of ``width``×``height`` from a prompt and optional images."""
+
+    width: int
+    height: int
+    fps: Fraction
+    num_frames: int
+    prompt: str
+    reference_images: Sequence[Image.Image] = field(default_factory=tuple)
+    seed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtendJob(GenerateJob):
+    """Continue a video: ``context`` holds the last frames before the cut, oldest first.
+
+    Context frames are already at ``width``×``height``. The first yielded frame
+    is the one right after the last context frame.
+    """
+
+    context: Sequence[np.ndarray] = field(default_factory=tuple)
+
+
+class Engine(Protocol):
+    """A generator of frames. Implementations are used from one worker thread at a time."""
+
+    name: str
+    """Engine kind as written in the models file (``engine = "motion"``)."""
+
+    native_short_side: int
+    """Short side, in pixels, of what the engine renders best; ``upscale`` renders here, then enhances."""
+
+    def generate(self, job: GenerateJob, progress: ProgressCallback) -> Iterator[np.ndarray]: ...
+
+    def extend(self, job: ExtendJob, progress: ProgressCallback) -> Iterator[np.ndarray]: ...
+
+    def close(self) -> None: ...
