@@ -1,0 +1,3 @@
+from videoloom.cli.main import main
+
+main()

@@ -1,0 +1,121 @@
+"""``videoloom``: run the server and manage API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from videoloom import __version__
+from videoloom.config import Settings
+from videoloom.core.errors import VideoloomError
+from videoloom.storage.database import create_engine, migrate
+from videoloom.storage.keys import ApiKey, ApiKeyRepository
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _with_keys(settings: Settings, action: Callable[[ApiKeyRepository], Awaitable[T]]) -> T:
+    """Open the database (creating and migrating it if needed), run one key action, close."""
+
+    async def run() -> T:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await migrate(engine)
+            return await action(ApiKeyRepository(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except VideoloomError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _first_start_key(settings: Settings) -> str | None:
+    async def ensure(keys: ApiKeyRepository) -> str | None:
+        if await keys.count() > 0:
+            return None
+        _, plaintext = await keys.create(name="default", tenant_id="default", is_admin=True)
+        return plaintext
+
+    return _with_keys(settings, ensure)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="videoloom")
+def main() -> None:
+    """Videoloom: a self-hosted video generation API server."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 8000, or VIDEOLOOM_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the API server with its embedded worker."""
+    import uvicorn
+
+    from videoloom.api.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key = _first_start_key(settings)
+    if key is not None:
+        base = f"http://{settings.host}:{settings.port}"
+        click.echo(
+            "\nFirst start: created API key 'default' (shown once, store it now):\n\n"
+            f"    {key}\n\n"
+            "Try it:\n\n"
+            f"    curl {base}/v1/models -H 'Authorization: Bearer {key}'\n\n"
+            f"Data directory: {settings.data_dir.resolve()}\n"
+        )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Unique name for the key.")
+@click.option("--tenant", default=None, help="Tenant the key acts for (default: the key's name).")
+@click.option("--admin", is_flag=True, help="Allow admin actions.")
+def keys_create(name: str, tenant: str | None, admin: bool) -> None:
+    """Create a key and print it (only the key, on stdout)."""
+
+    async def create(repo: ApiKeyRepository) -> str:
+        _, plaintext = await repo.create(name=name, tenant_id=tenant or name, is_admin=admin)
+        return plaintext
+
+    click.echo(_with_keys(Settings(), create))
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List keys (names and prefixes; the keys themselves are not stored)."""
+    rows: list[ApiKey] = _with_keys(Settings(), lambda repo: repo.list())
+    click.echo(f"{'NAME':<20} {'TENANT':<20} {'PREFIX':<12} {'ADMIN':<6} STATUS")
+    for key in rows:
+        status = "revoked" if key.revoked_at else "active"
+        click.echo(f"{key.name:<20} {key.tenant_id:<20} {key.key_prefix:<12} {'yes' if key.is_admin else 'no':<6} {status}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke the key called NAME; requests with it get 401 from now on."""
+    _with_keys(Settings(), lambda repo: repo.revoke(name))
+    click.echo(f"revoked {name}", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Settings: environment variables ``VIDEOLOOM_*`` over an optional TOML file over defaults.
+
+Every setting is documented in ``docs/configuration.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDEOLOOM_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("data"), description="Database, videos and secrets live here.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: SQLite file videoloom.db in data_dir.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL used in video_url links; default: the URL the request came in on.",
+    )
+    models_file: Path | None = Field(default=None, description="TOML file of [models.<name>] tables.")
+
+    embedded_worker: bool = Field(default=True, description="Run workers inside the API server.")
+    worker_concurrency: int = Field(default=1, ge=1, le=64)
+    lease_seconds: float = Field(default=30.0, gt=0, description="A task whose worker is silent this long is re-queued.")
+    max_attempts: int = Field(default=3, ge=1, description="Claims per task before it fails with worker_lost.")
+    poll_interval_seconds: float = Field(default=1.0, gt=0, description="Queue poll when no wake-up arrives.")
+
+    retention_hours: float = Field(default=168.0, gt=0, description="How long results stay downloadable.")
+    signed_url_ttl_seconds: int = Field(default=3600, ge=60)
+
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    image_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let reference-image URLs reach loopback/private addresses (closed networks, tests).",
+    )
+
+    encoder_preset: str = "veryfast"
+    encoder_crf: int = Field(default=20, ge=0, le=51)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("VIDEOLOOM_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    # Derived paths: one place decides the data directory's layout.
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'videoloom.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    def describe(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,104 @@
+"""Wiring: builds every long-lived part from Settings, once, for the server and the CLI.
+
+Nothing here is a module-level singleton; the API stores the container on
+``app.state`` during its lifespan and hands parts out through dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from videoloom.config import Settings
+from videoloom.core.models import ModelRegistry
+from videoloom.core.service import TaskService
+from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
+from videoloom.queue import LocalWakeUp
+from videoloom.storage.blobs import LocalBlobStore
+from videoloom.storage.database import create_engine, migrate
+from videoloom.storage.keys import ApiKeyRepository
+from videoloom.storage.repository import TaskRepository
+from videoloom.worker.ingest import Ingestor
+from videoloom.worker.runner import Worker, WorkerConfig
+
+__all__ = ["Container"]
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    """The HMAC key for signed content URLs; created once, private to the server."""
+    if path.is_file():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value.hex())
+    return value
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: AsyncEngine
+    tasks: TaskRepository
+    keys: ApiKeyRepository
+    blobs: LocalBlobStore
+    registry: ModelRegistry
+    service: TaskService
+    fetcher: SafeFetcher
+    wakeup: LocalWakeUp
+    secret: bytes
+    worker: Worker | None = None
+
+    @classmethod
+    async def create(cls, settings: Settings) -> Container:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = create_engine(settings.resolved_database_url)
+        await migrate(db)
+        registry = ModelRegistry.from_file(settings.models_file)
+        blobs = LocalBlobStore(settings.blob_dir)
+        tasks = TaskRepository(db)
+        wakeup = LocalWakeUp()
+        policy = AddressPolicy(allow_private=settings.allow_private_urls)
+        fetcher = SafeFetcher(
+            policy=policy,
+            limits=FetchLimits(max_bytes=settings.max_image_bytes, timeout_s=settings.image_fetch_timeout_seconds),
+        )
+        service = TaskService(
+            store=tasks,
+            registry=registry,
+            address_policy=policy,
+            notify=wakeup.notify,
+            ingest=Ingestor(blobs=blobs, tmp_dir=settings.tmp_dir),
+            retention_seconds=int(settings.retention_hours * 3600),
+        )
+        return cls(
+            settings=settings, db=db, tasks=tasks, keys=ApiKeyRepository(db), blobs=blobs,
+            registry=registry, service=service, fetcher=fetcher, wakeup=wakeup,
+            secret=_load_or_create_secret(settings.secret_file),
+        )
+
+    def start_worker(self) -> Worker:
+        s = self.settings
+        self.worker = Worker(
+            config=WorkerConfig(
+                concurrency=s.worker_concurrency, lease_seconds=s.lease_seconds,
+                max_attempts=s.max_attempts, poll_interval=s.poll_interval_seconds,
+                retention_seconds=int(s.retention_hours * 3600), tmp_dir=s.tmp_dir,
+                max_image_bytes=s.max_image_bytes, preset=s.encoder_preset, crf=s.encoder_crf,
+            ),
+            repository=self.tasks, blobs=self.blobs, registry=self.registry,
+            fetcher=self.fetcher, wakeup=self.wakeup,
+        )
+        self.worker.start()
+        return self.worker
+
+    async def close(self) -> None:
+        if self.worker is not None:
+            await self.worker.stop()
+        await self.fetcher.aclose()
+        await self.db.dispose()

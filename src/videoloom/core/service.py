@@ -1,0 +1,224 @@
+"""TaskService: the one place where requests become tasks, whatever the dialect.
+
+It validates what only the core can judge (models, sources, cut points), builds
+the task, and enqueues it: inserting the row *is* enqueueing, one transaction,
+so an accepted task can never be lost between two stores.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from videoloom.core.commands import ExtendCommand, GenerateCommand
+from videoloom.core.errors import Conflict, Gone, InvalidRequest, MediaError, NotFound
+from videoloom.core.geometry import SIZES, aspect_of, output_size, parse_aspect_ratio, parse_size
+from videoloom.core.ids import new_task_id
+from videoloom.core.models import ModelRegistry
+from videoloom.core.tasks import Task, TaskKind, TaskStatus
+from videoloom.net import AddressPolicy, validate_image_url
+
+__all__ = ["DEFAULT_DURATION", "MAX_IMAGES", "TaskService", "UploadedVideo"]
+
+DEFAULT_DURATION = 6
+MAX_IMAGES = 4
+
+
+class TaskStore(Protocol):
+    async def insert(self, task: Task, *, enqueued_at: float) -> None: ...
+    async def get(self, tenant_id: str, task_id: str) -> Task | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadedVideo:
+    """What ingesting an upload produced (already durable in the blob store)."""
+
+    duration: float
+    width: int
+    height: int
+    fps: float
+    video_key: str
+    thumbnail_key: str
+
+
+Ingest = Callable[[Path, str, str], Awaitable[UploadedVideo]]
+"""(uploaded file, tenant id, task id) → the stored, normalized video."""
+
+
+class TaskService:
+    def __init__(
+        self,
+        *,
+        store: TaskStore,
+        registry: ModelRegistry,
+        address_policy: AddressPolicy,
+        notify: Callable[[], None],
+        ingest: Ingest,
+        retention_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._policy = address_policy
+        self._notify = notify
+        self._ingest = ingest
+        self._retention = retention_seconds
+        self._clock = clock
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, task_id: str, *, param: str = "id") -> Task:
+        task = await self._store.get(tenant_id, task_id)
+        if task is None:
+            raise NotFound(f"no video with id {task_id!r}", param=param, code="video_not_found")
+        return task
+
+    async def get_downloadable(self, tenant_id: str, task_id: str) -> Task:
+        task = await self.get(tenant_id, task_id)
+        self.ensure_downloadable(task)
+        return task
+
+    def ensure_downloadable(self, task: Task) -> None:
+        if task.status is not TaskStatus.COMPLETED or not task.video_key:
+            raise Conflict(
+                f"video {task.id} is {task.status.value}, not completed", code="video_not_ready"
+            )
+        if task.expires_at is not None and task.expires_at < int(self._clock()):
+            raise Gone(f"video {task.id} expired at {task.expires_at}", code="video_expired")
+
+    # --- commands ----------------------------------------------------------------------
+
+    def _common_params(self, command: GenerateCommand) -> dict[str, Any]:
+        spec = self._registry.get(command.model)
+        if not command.prompt or not command.prompt.strip():
+            raise InvalidRequest("prompt must not be empty", param="prompt")
+        if len(command.prompt) > 4000:
+            raise InvalidRequest("prompt is longer than 4000 characters", param="prompt")
+        if len(command.images) > MAX_IMAGES:
+            raise InvalidRequest(f"at most {MAX_IMAGES} images are accepted", param="images")
+        for index, url in enumerate(command.images):
+            try:
+                validate_image_url(url, policy=self._policy)
+            except InvalidRequest as exc:
+                raise InvalidRequest(exc.message, param=f"images[{index}]", code=exc.code) from exc
+        duration = DEFAULT_DURATION if command.duration is None else command.duration
+        limit = min(15, spec.max_duration)
+        if not 1 <= duration <= limit:
+            raise InvalidRequest(f"duration must be between 1 and {limit} seconds", param="duration")
+        size = parse_size(command.size)
+        if command.aspect_ratio is not None:
+            parse_aspect_ratio(command.aspect_ratio)
+        seed = command.seed if command.seed is not None else secrets.randbelow(2**31)
+        return {
+            "size": size,
+            "aspect_ratio": command.aspect_ratio,
+            "duration": duration,
+            "images": list(command.images),
+            "seed": seed,
+        }
+
+    def _new_task(self, *, tenant_id: str, kind: TaskKind, command: GenerateCommand,
+                  params: dict[str, Any], **fields: Any) -> Task:
+        now = int(self._clock())
+        family = self._registry.get(command.model).family
+        return Task(
+            id=new_task_id(family),
+            tenant_id=tenant_id,
+            kind=kind,
+            model=command.model,
+            prompt=command.prompt,
+            params=params,
+            created_at=now,
+            status_update_time=now,
+            **fields,
+        )
+
+    async def _enqueue(self, task: Task) -> Task:
+        await self._store.insert(task, enqueued_at=self._clock())
+        self._notify()
+        return task
+
+    async def create_generate(self, tenant_id: str, command: GenerateCommand) -> Task:
+        params = self._common_params(command)
+        aspect = parse_aspect_ratio(command.aspect_ratio or "16:9")
+        params["aspect_ratio"] = command.aspect_ratio or "16:9"
+        params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
+        params["fps"] = 24
+        task = self._new_task(
+            tenant_id=tenant_id, kind=TaskKind.GENERATE, command=command, params=params,
+            duration=float(params["duration"]), width=params["width"], height=params["height"],
+        )
+        return await self._enqueue(task)
+
+    async def create_extend(self, tenant_id: str, command: ExtendCommand) -> Task:
+        params = self._common_params(command)
+        source = await self.get(tenant_id, command.source_id, param="video_id")
+        if source.status is not TaskStatus.COMPLETED:
+            raise Conflict(
+                f"video {source.id} is {source.status.value}; only completed videos can be extended",
+                param="video_id", code="video_not_ready",
+            )
+        self.ensure_downloadable(source)
+        assert source.duration is not None and source.width and source.height
+        if command.start_time is not None and not 0 <= command.start_time <= source.duration:
+            raise InvalidRequest(
+                f"start_time must be between 0 and the source's duration ({source.duration:.2f} s), "
+                f"got {command.start_time}",
+                param="start_time",
+            )
+        aspect = (
+            parse_aspect_ratio(command.aspect_ratio)
+            if command.aspect_ratio is not None
+            else aspect_of(source.width, source.height)
+        )
+        params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
+        params["upscale"] = command.upscale
+        params["source_video_key"] = source.video_key
+        params["source_fps"] = source.fps
+        kept = source.duration if command.start_time is None else float(command.start_time)
+        task = self._new_task(
+            tenant_id=tenant_id, kind=TaskKind.EXTEND, command=command, params=params,
+            parent_id=source.id, start_time=command.start_time,
+            duration=kept + params["duration"], width=params["width"], height=params["height"],
+            fps=source.fps,
+        )
+        return await self._enqueue(task)
+
+    async def create_upload(self, tenant_id: str, path: Path, *, model: str, prompt: str = "") -> Task:
+        spec = self._registry.get(model)
+        now = int(self._clock())
+        task_id = new_task_id(spec.family)
+        try:
+            stored = await self._ingest(path, tenant_id, task_id)
+        except MediaError as exc:
+            raise InvalidRequest(
+                f"the file is not a usable video (MP4, MOV or WebM): {exc.message}",
+                param="file", code="invalid_video",
+            ) from exc
+        task = Task(
+            id=task_id,
+            tenant_id=tenant_id,
+            kind=TaskKind.UPLOAD,
+            model=model,
+            prompt=prompt,
+            params={},
+            status=TaskStatus.COMPLETED,
+            progress=100,
+            created_at=now,
+            status_update_time=now,
+            completed_at=now,
+            expires_at=now + self._retention,
+            duration=stored.duration,
+            width=stored.width,
+            height=stored.height,
+            fps=stored.fps,
+            video_key=stored.video_key,
+            thumbnail_key=stored.thumbnail_key,
+        )
+        await self._store.insert(task, enqueued_at=self._clock())
+        return task
+

@@ -1,0 +1,106 @@
+"""API keys: stored as SHA-256 hashes, each bound to one tenant."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from videoloom.core.errors import Conflict, NotFound
+from videoloom.storage.schema import api_keys
+
+__all__ = ["ApiKey", "ApiKeyRepository", "hash_key"]
+
+KEY_PREFIX = "vl-"
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKey:
+    name: str
+    tenant_id: str
+    key_prefix: str
+    is_admin: bool
+    created_at: int
+    revoked_at: int | None
+
+
+def _from_row(row: object) -> ApiKey:
+    return ApiKey(
+        name=row.name,  # type: ignore[attr-defined]
+        tenant_id=row.tenant_id,  # type: ignore[attr-defined]
+        key_prefix=row.key_prefix,  # type: ignore[attr-defined]
+        is_admin=bool(row.is_admin),  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        revoked_at=row.revoked_at,  # type: ignore[attr-defined]
+    )
+
+
+class ApiKeyRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, *, name: str, tenant_id: str, is_admin: bool = False) -> tuple[ApiKey, str]:
+        """Returns the record and the plaintext key, which is never stored nor shown again."""
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        now = int(time.time())
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    api_keys.insert().values(
+                        name=name,
+                        tenant_id=tenant_id,
+                        key_hash=hash_key(plaintext),
+                        key_prefix=plaintext[:10],
+                        is_admin=is_admin,
+                        created_at=now,
+                        revoked_at=None,
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"an API key named {name!r} already exists", param="name") from exc
+        record = ApiKey(
+            name=name, tenant_id=tenant_id, key_prefix=plaintext[:10], is_admin=is_admin,
+            created_at=now, revoked_at=None,
+        )
+        return record, plaintext
+
+    async def authenticate(self, plaintext: str) -> ApiKey | None:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(api_keys).where(
+                    api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None)
+                )
+            )
+            row = result.first()
+        return _from_row(row) if row else None
+
+    async def list(self) -> list[ApiKey]:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+            return [_from_row(row) for row in result]
+
+    async def revoke(self, name: str) -> ApiKey:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=int(time.time()))
+                .returning(*api_keys.c)
+            )
+            row = result.first()
+        if row is None:
+            raise NotFound(f"no active API key named {name!r}", param="name")
+        return _from_row(row)
+
+    async def count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())

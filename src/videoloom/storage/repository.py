@@ -1,0 +1,269 @@
+"""TaskRepository: every query on the task table, which is also the queue.
+
+Workers and the task service call these methods; nothing else writes SQL for
+tasks. Each status change is an ``UPDATE … WHERE status IN (sources)`` built
+from ``core.tasks.ALLOWED_TRANSITIONS``, so an invalid move changes no row and
+the caller learns it from the return value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
+from videoloom.storage.schema import tasks
+
+__all__ = ["TaskRepository"]
+
+
+def _row_to_task(row: Mapping[str, Any]) -> Task:
+    error = (
+        TaskError(code=row["error_code"], message=row["error_message"] or "")
+        if row["error_code"]
+        else None
+    )
+    return Task(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=TaskKind(row["kind"]),
+        model=row["model"],
+        prompt=row["prompt"],
+        params=dict(row["params"] or {}),
+        status=TaskStatus(row["status"]),
+        progress=row["progress"],
+        created_at=row["created_at"],
+        status_update_time=row["status_update_time"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        expires_at=row["expires_at"],
+        error=error,
+        duration=row["duration"],
+        width=row["width"],
+        height=row["height"],
+        fps=row["fps"],
+        parent_id=row["parent_id"],
+        start_time=row["start_time"],
+        attempts=row["attempts"],
+        worker_id=row["worker_id"],
+        video_key=row["video_key"],
+        thumbnail_key=row["thumbnail_key"],
+    )
+
+
+def _task_to_row(task: Task, enqueued_at: float) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "tenant_id": task.tenant_id,
+        "kind": task.kind.value,
+        "model": task.model,
+        "prompt": task.prompt,
+        "params": task.params,
+        "status": task.status.value,
+        "progress": task.progress,
+        "created_at": task.created_at,
+        "status_update_time": task.status_update_time,
+        "enqueued_at": enqueued_at,
+        "started_at": task.started_at,
+        "completed_at": task.completed_at,
+        "expires_at": task.expires_at,
+        "error_code": task.error.code if task.error else None,
+        "error_message": task.error.message if task.error else None,
+        "duration": task.duration,
+        "width": task.width,
+        "height": task.height,
+        "fps": task.fps,
+        "parent_id": task.parent_id,
+        "start_time": task.start_time,
+        "attempts": task.attempts,
+        "worker_id": task.worker_id,
+        "lease_expires_at": None,
+        "video_key": task.video_key,
+        "thumbnail_key": task.thumbnail_key,
+    }
+
+
+def _statuses(target: TaskStatus) -> list[str]:
+    return [s.value for s in sources_of(target)]
+
+
+class TaskRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, task: Task, *, enqueued_at: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(tasks.insert().values(**_task_to_row(task, enqueued_at)))
+
+    async def get(self, tenant_id: str, task_id: str) -> Task | None:
+        """Tenant-scoped: another tenant's id reads exactly like a missing one."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(tasks).where(tasks.c.id == task_id, tasks.c.tenant_id == tenant_id)
+            )
+            row = result.mappings().first()
+        return _row_to_task(row) if row else None
+
+    async def get_any_tenant(self, task_id: str) -> Task | None:
+        """For workers and signed URLs only, which act on a task they already hold."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(select(tasks).where(tasks.c.id == task_id))
+            row = result.mappings().first()
+        return _row_to_task(row) if row else None
+
+    # --- the queue -------------------------------------------------------------------------
+
+    async def fail_exhausted(self, *, now: float, max_attempts: int) -> list[str]:
+        """Fail tasks whose lease ran out after their last allowed attempt (worker_lost)."""
+        condition = and_(
+            tasks.c.status == TaskStatus.PROCESSING.value,
+            tasks.c.lease_expires_at < now,
+            tasks.c.attempts >= max_attempts,
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(condition)
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    status_update_time=int(now),
+                    error_code="worker_lost",
+                    error_message=f"the worker running this task stopped responding {max_attempts} times",
+                    lease_expires_at=None,
+                )
+                .returning(tasks.c.id)
+            )
+            return [row[0] for row in result]
+
+    async def claim(
+        self, *, worker_id: str, models: Sequence[str] | None, now: float, lease_seconds: float
+    ) -> Task | None:
+        """Atomically take the oldest runnable task: queued, or processing with an expired lease.
+
+        One statement: on SQLite the UPDATE holds the write lock for its whole run;
+        on PostgreSQL the sub-select's ``FOR UPDATE SKIP LOCKED`` keeps claimers apart.
+        """
+        runnable = or_(
+            tasks.c.status == TaskStatus.QUEUED.value,
+            and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.lease_expires_at < now),
+        )
+        candidate = select(tasks.c.id).where(runnable)
+        if models is not None:
+            candidate = candidate.where(tasks.c.model.in_(list(models)))
+        candidate = (
+            candidate.order_by(tasks.c.enqueued_at).limit(1).with_for_update(skip_locked=True)
+        ).scalar_subquery()
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == candidate, runnable)
+            .values(
+                status=TaskStatus.PROCESSING.value,
+                worker_id=worker_id,
+                lease_expires_at=now + lease_seconds,
+                attempts=tasks.c.attempts + 1,
+                started_at=int(now),
+                status_update_time=int(now),
+                progress=0,
+            )
+            .returning(*tasks.c)
+        )
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+        return _row_to_task(row) if row else None
+
+    def _held(self, task_id: str, worker_id: str) -> Any:
+        return and_(
+            tasks.c.id == task_id,
+            tasks.c.worker_id == worker_id,
+            tasks.c.status == TaskStatus.PROCESSING.value,
+        )
+
+    async def heartbeat(self, task_id: str, worker_id: str, *, lease_until: float) -> bool:
+        """Extend the lease; False means the task is no longer ours (lease lost or cancelled)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks).where(self._held(task_id, worker_id)).values(lease_expires_at=lease_until)
+            )
+            return result.rowcount == 1
+
+    async def set_progress(self, task_id: str, worker_id: str, progress: int) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(self._held(task_id, worker_id))
+                .values(progress=max(0, min(100, progress)))
+            )
+            return result.rowcount == 1
+
+    async def complete(
+        self, task_id: str, worker_id: str, *, now: float, expires_at: int, output: Mapping[str, Any]
+    ) -> bool:
+        """Mark done; called only after the output files are durable in the blob store."""
+        allowed = set(output) <= {"duration", "width", "height", "fps", "video_key", "thumbnail_key"}
+        if not allowed:
+            raise ValueError(f"unexpected output fields {sorted(output)}")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(
+                    self._held(task_id, worker_id),
+                    tasks.c.status.in_(_statuses(TaskStatus.COMPLETED)),
+                )
+                .values(
+                    status=TaskStatus.COMPLETED.value,
+                    progress=100,
+                    status_update_time=int(now),
+                    completed_at=int(now),
+                    expires_at=expires_at,
+                    lease_expires_at=None,
+                    **output,
+                )
+            )
+            return result.rowcount == 1
+
+    async def fail(self, task_id: str, *, worker_id: str | None, now: float, error: TaskError) -> bool:
+        condition = [tasks.c.id == task_id, tasks.c.status.in_(_statuses(TaskStatus.FAILED))]
+        if worker_id is not None:
+            condition.append(tasks.c.worker_id == worker_id)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(*condition)
+                .values(
+                    status=TaskStatus.FAILED.value,
+                    status_update_time=int(now),
+                    error_code=error.code,
+                    error_message=error.message,
+                    lease_expires_at=None,
+                )
+            )
+            return result.rowcount == 1
+
+    async def release(self, task_id: str, worker_id: str, *, now: float) -> bool:
+        """Give a claimed task back to the queue (graceful shutdown); the attempt is not counted."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(self._held(task_id, worker_id))
+                .values(
+                    status=TaskStatus.QUEUED.value,
+                    status_update_time=int(now),
+                    worker_id=None,
+                    lease_expires_at=None,
+                    progress=0,
+                    attempts=func.max(tasks.c.attempts - 1, 0)
+                    if self._engine.dialect.name == "sqlite"
+                    else func.greatest(tasks.c.attempts - 1, 0),
+                )
+            )
+            return result.rowcount == 1
+
+    async def count_runnable(self) -> int:
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(func.count()).select_from(tasks).where(tasks.c.status == TaskStatus.QUEUED.value)
+            )
+            return int(result.scalar_one())

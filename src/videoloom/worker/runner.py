@@ -1,0 +1,248 @@
+"""The worker loop: claim a task from the table, keep its lease alive, render, store, complete.
+
+    claim ──▶ fetch reference images ──▶ render (thread) ──▶ store blobs ──▶ complete
+      │              │ FetchError              │ error           (durable first)
+      │              └──────────▶ fail ◀───────┘
+      └─ heartbeat every lease/3; a lost lease stops the render and discards its output
+
+Shutdown hands running tasks back to the queue; a killed process is covered by
+lease expiry: another claim picks the task up again (at most ``max_attempts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from videoloom.core.errors import FetchError, VideoloomError
+from videoloom.core.models import ModelRegistry
+from videoloom.core.tasks import Task, TaskError, TaskKind
+from videoloom.engines.registry import create_engine
+from videoloom.net import SafeFetcher, load_reference_image
+from videoloom.queue import LocalWakeUp
+from videoloom.storage.blobs import LocalBlobStore, blob_key
+from videoloom.storage.repository import TaskRepository
+from videoloom.worker.render import JobCancelled, RenderPlan, RenderResult, render
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Worker", "WorkerConfig"]
+
+log = logging.getLogger("videoloom.worker")
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+class WorkerConfig:
+    def __init__(
+        self, *, concurrency: int, lease_seconds: float, max_attempts: int, poll_interval: float,
+        retention_seconds: int, tmp_dir: Path, max_image_bytes: int, preset: str, crf: int,
+        models: list[str] | None = None,
+    ) -> None:
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.poll_interval = poll_interval
+        self.retention_seconds = retention_seconds
+        self.tmp_dir = tmp_dir
+        self.max_image_bytes = max_image_bytes
+        self.preset = preset
+        self.crf = crf
+        self.models = models
+
+
+class Worker:
+    def __init__(
+        self, *, config: WorkerConfig, repository: TaskRepository, blobs: LocalBlobStore,
+        registry: ModelRegistry, fetcher: SafeFetcher, wakeup: LocalWakeUp,
+    ) -> None:
+        self.config = config
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._repo = repository
+        self._blobs = blobs
+        self._registry = registry
+        self._fetcher = fetcher
+        self._wakeup = wakeup
+        self._executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="render")
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="videoloom-worker")
+
+    async def stop(self) -> None:
+        """Stop claiming, then hand running tasks back to the queue."""
+        self._stopping = True
+        self._wakeup.notify()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for task in list(self._running.values()):
+            task.cancel()
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def _loop(self) -> None:
+        slots = asyncio.Semaphore(self.config.concurrency)
+        while not self._stopping:
+            await slots.acquire()
+            self._wakeup.clear()
+            try:
+                now = time.time()
+                for task_id in await self._repo.fail_exhausted(now=now, max_attempts=self.config.max_attempts):
+                    log.warning("task %s failed: worker lost too many times", task_id)
+                task = await self._repo.claim(
+                    worker_id=self.id, models=self.config.models, now=now,
+                    lease_seconds=self.config.lease_seconds,
+                )
+            except Exception:
+                log.exception("claiming a task failed; retrying after the poll interval")
+                task = None
+            if task is None:
+                slots.release()
+                await self._wakeup.wait(self.config.poll_interval)
+                continue
+            log.info("claimed %s (%s, attempt %d)", task.id, task.kind.value, task.attempts)
+            running = asyncio.create_task(self._execute(task), name=f"task-{task.id}")
+            self._running[task.id] = running
+
+            def _done(_: asyncio.Task[None], task_id: str = task.id) -> None:
+                self._running.pop(task_id, None)
+                slots.release()
+
+            running.add_done_callback(_done)
+
+    # --- one task --------------------------------------------------------------------
+
+    async def _execute(self, task: Task) -> None:
+        cancelled = threading.Event()
+        state = {"progress": 0.0}
+        monitor = asyncio.create_task(self._monitor(task, state, cancelled))
+        try:
+            await self._run(task, state, cancelled)
+        except asyncio.CancelledError:
+            cancelled.set()
+            await self._repo.release(task.id, self.id, now=time.time())
+            log.info("released %s back to the queue (shutdown)", task.id)
+            raise
+        except JobCancelled:
+            log.info("stopped %s: lease lost or cancelled", task.id)
+        except VideoloomError as exc:
+            await self._fail(task, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("task %s failed unexpectedly", task.id)
+            await self._fail(task, "internal_error", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+
+    async def _fail(self, task: Task, code: str, message: str) -> None:
+        log.warning("task %s failed: %s: %s", task.id, code, message)
+        await self._repo.fail(task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message))
+
+    async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
+        """Write progress as it moves and renew the lease; a lost lease stops the render."""
+        last_beat = time.monotonic()
+        written = 0
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            try:
+                percent = min(99, int(state["progress"] * 100))
+                if percent != written:
+                    if not await self._repo.set_progress(task.id, self.id, percent):
+                        cancelled.set()
+                        return
+                    written = percent
+                if time.monotonic() - last_beat >= self.config.lease_seconds / 3:
+                    if not await self._repo.heartbeat(
+                        task.id, self.id, lease_until=time.time() + self.config.lease_seconds
+                    ):
+                        cancelled.set()
+                        return
+                    last_beat = time.monotonic()
+            except Exception:
+                log.exception("heartbeat for %s failed; will retry", task.id)
+
+    async def _load_images(self, urls: list[str]) -> list[Image.Image]:
+        images = []
+        for index, url in enumerate(urls):
+            try:
+                images.append(await load_reference_image(url, self._fetcher, max_bytes=self.config.max_image_bytes))
+            except FetchError as exc:
+                raise FetchError(f"images[{index}]: {exc.message}", code="image_fetch_failed") from exc
+        return images
+
+    async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
+        params = task.params
+        spec = self._registry.get(task.model)
+        images = await self._load_images(list(params.get("images", [])))
+        source = None
+        fps = Fraction(params.get("fps", 24)).limit_denominator(1001)
+        if task.kind is TaskKind.EXTEND:
+            source = self._blobs.path(params["source_video_key"])
+            if not source.is_file():
+                raise VideoloomError("the source video's file is missing", code="source_missing")
+            fps = Fraction(params["source_fps"]).limit_denominator(1001)
+        plan = RenderPlan(
+            width=params["width"], height=params["height"], fps=fps, new_seconds=params["duration"],
+            prompt=task.prompt, seed=params["seed"], upscale=bool(params.get("upscale")),
+            reference_images=images, source=source, start_time=task.start_time,
+            preset=self.config.preset, crf=self.config.crf,
+        )
+        self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
+        stem = self.config.tmp_dir / f"{task.id.replace(':', '_')}-{uuid.uuid4().hex[:8]}"
+        video_tmp, thumb_tmp = stem.with_suffix(".mp4"), stem.with_suffix(".jpg")
+
+        def progress(fraction: float) -> None:
+            state["progress"] = max(state["progress"], fraction)
+
+        def work() -> RenderResult:
+            engine = create_engine(spec)
+            try:
+                return render(plan, engine, video_out=video_tmp, thumbnail_out=thumb_tmp,
+                              progress=progress, cancelled=cancelled)
+            finally:
+                engine.close()
+
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._executor, work)
+            if cancelled.is_set():
+                raise JobCancelled("lease lost while rendering")
+            video_key = blob_key(task.tenant_id, task.id, "video.mp4")
+            thumbnail_key = blob_key(task.tenant_id, task.id, "thumbnail.jpg")
+            # Durable first, then the status: a completed task always has its file.
+            await asyncio.to_thread(self._blobs.put_file, thumbnail_key, thumb_tmp)
+            await asyncio.to_thread(self._blobs.put_file, video_key, video_tmp)
+        finally:
+            video_tmp.unlink(missing_ok=True)
+            thumb_tmp.unlink(missing_ok=True)
+        now = time.time()
+        done = await self._repo.complete(
+            task.id, self.id, now=now, expires_at=int(now) + self.config.retention_seconds,
+            output={
+                "duration": result.duration, "width": result.width, "height": result.height,
+                "fps": float(result.fps), "video_key": video_key, "thumbnail_key": thumbnail_key,
+            },
+        )
+        if done:
+            log.info("completed %s (%.2f s of video)", task.id, result.duration)
+        else:
+            log.warning("finished %s but no longer held its lease; output discarded", task.id)

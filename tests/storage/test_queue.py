@@ -1,0 +1,91 @@
+"""The task table as a queue: atomic claims, leases, refused transitions (SQLite, real connections)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus
+from videoloom.storage.database import create_engine, migrate
+from videoloom.storage.repository import TaskRepository
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[TaskRepository]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+    await migrate(engine)
+    yield TaskRepository(engine)
+    await engine.dispose()
+
+
+def make_task(n: int, *, model: str = "motion-1", tenant: str = "t1") -> Task:
+    now = int(time.time())
+    return Task(id=f"motion:00000000-0000-4000-8000-{n:012d}", tenant_id=tenant, kind=TaskKind.GENERATE,
+                model=model, prompt="p", params={"n": n}, created_at=now, status_update_time=now)
+
+
+async def test_concurrent_claimers_never_share_a_task(repo: TaskRepository) -> None:
+    for n in range(40):
+        await repo.insert(make_task(n), enqueued_at=time.time() + n * 1e-3)
+
+    async def claimer(worker: str) -> list[str]:
+        got = []
+        while (task := await repo.claim(worker_id=worker, models=None, now=time.time(), lease_seconds=60)):
+            got.append(task.id)
+        return got
+
+    results = await asyncio.gather(*(claimer(f"w{i}") for i in range(8)))
+    claimed = [task_id for batch in results for task_id in batch]
+    assert len(claimed) == 40 and len(set(claimed)) == 40
+
+
+async def test_claim_order_models_and_tenant_scoping(repo: TaskRepository) -> None:
+    await repo.insert(make_task(1, model="other"), enqueued_at=1.0)
+    await repo.insert(make_task(2), enqueued_at=2.0)
+    await repo.insert(make_task(3), enqueued_at=3.0)
+    task = await repo.claim(worker_id="w", models=["motion-1"], now=time.time(), lease_seconds=60)
+    assert task is not None and task.params == {"n": 2} and task.status is TaskStatus.PROCESSING
+    assert task.attempts == 1 and task.worker_id == "w"
+    assert await repo.get("t1", task.id) is not None
+    assert await repo.get("someone-else", task.id) is None
+
+
+async def test_expired_lease_is_reclaimed_then_fails_as_worker_lost(repo: TaskRepository) -> None:
+    await repo.insert(make_task(1), enqueued_at=1.0)
+    now = time.time()
+    first = await repo.claim(worker_id="a", models=None, now=now, lease_seconds=5)
+    assert first is not None
+    assert await repo.claim(worker_id="b", models=None, now=now + 1, lease_seconds=5) is None
+    second = await repo.claim(worker_id="b", models=None, now=now + 6, lease_seconds=5)
+    assert second is not None and second.attempts == 2 and second.worker_id == "b"
+    # The first worker lost its lease: its writes no longer land.
+    assert not await repo.heartbeat(first.id, "a", lease_until=now + 100)
+    assert not await repo.complete(first.id, "a", now=now, expires_at=0, output={"duration": 1.0})
+    assert await repo.fail_exhausted(now=now + 12, max_attempts=2) == [first.id]
+    failed = await repo.get("t1", first.id)
+    assert failed is not None and failed.status is TaskStatus.FAILED
+    assert failed.error is not None and failed.error.code == "worker_lost"
+
+
+async def test_terminal_tasks_refuse_every_transition(repo: TaskRepository) -> None:
+    await repo.insert(make_task(1), enqueued_at=1.0)
+    task = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
+    assert task is not None
+    assert await repo.complete(task.id, "w", now=time.time(), expires_at=0, output={"duration": 2.0})
+    assert not await repo.fail(task.id, worker_id=None, now=time.time(), error=TaskError(code="x", message="y"))
+    assert not await repo.release(task.id, "w", now=time.time())
+    assert await repo.claim(worker_id="w2", models=None, now=time.time() + 1000, lease_seconds=60) is None
+    done = await repo.get("t1", task.id)
+    assert done is not None and done.status is TaskStatus.COMPLETED and done.duration == 2.0
+
+
+async def test_release_puts_a_task_back_without_counting_the_attempt(repo: TaskRepository) -> None:
+    await repo.insert(make_task(1), enqueued_at=1.0)
+    task = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
+    assert task is not None and await repo.release(task.id, "w", now=time.time())
+    again = await repo.claim(worker_id="w2", models=None, now=time.time(), lease_seconds=60)
+    assert again is not None and again.id == task.id and again.attempts == 1

@@ -1,0 +1,138 @@
+"""Test support: a real Videoloom server in a subprocess, synthetic clips, frame comparisons."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+
+from videoloom.media import VideoWriter
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def clip_frame(index: int, width: int, height: int) -> np.ndarray:
+    """A frame of a moving scene: a drifting textured background and a sliding box."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    shift = index * 4.0
+    r = 128 + 90 * np.sin((x + shift) / 37.0) * np.cos(y / 53.0)
+    g = 128 + 90 * np.sin((x + shift) / 23.0 + y / 71.0)
+    b = 128 + 90 * np.cos((x - y + shift) / 41.0)
+    frame = np.stack([r, g, b], axis=-1)
+    bx = int((index * 9) % max(1, width - height // 4))
+    frame[height // 3 : height // 3 + height // 4, bx : bx + height // 4] = (240, 40, 40)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def make_clip(path: Path, *, seconds: float = 10, width: int = 1280, height: int = 720, fps: int = 24) -> Path:
+    with VideoWriter(path, width=width, height=height, fps=Fraction(fps), preset="ultrafast", crf=16) as writer:
+        for i in range(round(seconds * fps)):
+            writer.write(clip_frame(i, width, height))
+    return path
+
+
+def decode_all(path_or_bytes: Path | bytes) -> tuple[list[np.ndarray], Any]:
+    source: Any = path_or_bytes if isinstance(path_or_bytes, Path) else __import__("io").BytesIO(path_or_bytes)
+    with av.open(source) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    return frames, rate
+
+
+class ServerProcess:
+    """``videoloom serve`` in a subprocess with its own data directory and port."""
+
+    def __init__(self, data_dir: Path, **settings: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "VIDEOLOOM_DATA_DIR": str(data_dir),
+            "VIDEOLOOM_PORT": str(self.port),
+            "VIDEOLOOM_LEASE_SECONDS": "3",
+            "VIDEOLOOM_POLL_INTERVAL_SECONDS": "0.2",
+            "VIDEOLOOM_ENCODER_PRESET": "ultrafast",
+            **{f"VIDEOLOOM_{k.upper()}": v for k, v in settings.items()},
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "videoloom", *args], env=self.env, capture_output=True, text=True,
+            check=check, timeout=60,
+        )
+
+    def start(self) -> ServerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "videoloom", "serve"], env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+
+
+def wait_for_task(client: httpx.Client, task_id: str, *, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get("/v1/video/query", params={"id": task_id})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"task {task_id} did not finish in {timeout} s")
+
+
+def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        response = client.post("/v1/videos/uploads", files={"file": (path.name, handle, "video/mp4")})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
