@@ -40,6 +40,8 @@ def test_first_start_prints_one_key_with_a_curl_example(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
     # The key is stored hashed: its plaintext is nowhere in the database file.
     assert key.encode() not in (tmp_path / "data" / "videoloom.db").read_bytes()
 
