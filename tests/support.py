@@ -45,15 +45,23 @@ def clip_frame(index: int, width: int, height: int) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def make_clip(path: Path, *, seconds: float = 10, width: int = 1280, height: int = 720, fps: int = 24) -> Path:
-    with VideoWriter(path, width=width, height=height, fps=Fraction(fps), preset="ultrafast", crf=16) as writer:
+def make_clip(
+    path: Path, *, seconds: float = 10, width: int = 1280, height: int = 720, fps: int = 24
+) -> Path:
+    with VideoWriter(
+        path, width=width, height=height, fps=Fraction(fps), preset="ultrafast", crf=16
+    ) as writer:
         for i in range(round(seconds * fps)):
             writer.write(clip_frame(i, width, height))
     return path
 
 
 def decode_all(path_or_bytes: Path | bytes) -> tuple[list[np.ndarray], Any]:
-    source: Any = path_or_bytes if isinstance(path_or_bytes, Path) else __import__("io").BytesIO(path_or_bytes)
+    source: Any = (
+        path_or_bytes
+        if isinstance(path_or_bytes, Path)
+        else __import__("io").BytesIO(path_or_bytes)
+    )
     with av.open(source) as container:
         stream = container.streams.video[0]
         rate = stream.average_rate
@@ -82,8 +90,12 @@ class ServerProcess:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "videoloom", *args], env=self.env, capture_output=True, text=True,
-            check=check, timeout=60,
+            [sys.executable, "-m", "videoloom", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
         )
 
     def start(self) -> ServerProcess:
@@ -132,7 +144,9 @@ def wait_for_task(client: httpx.Client, task_id: str, *, timeout: float = 180) -
 
 def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
-        response = client.post("/v1/videos/uploads", files={"file": (path.name, handle, "video/mp4")})
+        response = client.post(
+            "/v1/videos/uploads", files={"file": (path.name, handle, "video/mp4")}
+        )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

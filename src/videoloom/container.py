@@ -66,7 +66,9 @@ class Container:
         policy = AddressPolicy(allow_private=settings.allow_private_urls)
         fetcher = SafeFetcher(
             policy=policy,
-            limits=FetchLimits(max_bytes=settings.max_image_bytes, timeout_s=settings.image_fetch_timeout_seconds),
+            limits=FetchLimits(
+                max_bytes=settings.max_image_bytes, timeout_s=settings.image_fetch_timeout_seconds
+            ),
         )
         service = TaskService(
             store=tasks,
@@ -77,8 +79,15 @@ class Container:
             retention_seconds=int(settings.retention_hours * 3600),
         )
         return cls(
-            settings=settings, db=db, tasks=tasks, keys=ApiKeyRepository(db), blobs=blobs,
-            registry=registry, service=service, fetcher=fetcher, wakeup=wakeup,
+            settings=settings,
+            db=db,
+            tasks=tasks,
+            keys=ApiKeyRepository(db),
+            blobs=blobs,
+            registry=registry,
+            service=service,
+            fetcher=fetcher,
+            wakeup=wakeup,
             secret=_load_or_create_secret(settings.secret_file),
         )
 
@@ -86,13 +95,21 @@ class Container:
         s = self.settings
         self.worker = Worker(
             config=WorkerConfig(
-                concurrency=s.worker_concurrency, lease_seconds=s.lease_seconds,
-                max_attempts=s.max_attempts, poll_interval=s.poll_interval_seconds,
-                retention_seconds=int(s.retention_hours * 3600), tmp_dir=s.tmp_dir,
-                max_image_bytes=s.max_image_bytes, preset=s.encoder_preset, crf=s.encoder_crf,
+                concurrency=s.worker_concurrency,
+                lease_seconds=s.lease_seconds,
+                max_attempts=s.max_attempts,
+                poll_interval=s.poll_interval_seconds,
+                retention_seconds=int(s.retention_hours * 3600),
+                tmp_dir=s.tmp_dir,
+                max_image_bytes=s.max_image_bytes,
+                preset=s.encoder_preset,
+                crf=s.encoder_crf,
             ),
-            repository=self.tasks, blobs=self.blobs, registry=self.registry,
-            fetcher=self.fetcher, wakeup=self.wakeup,
+            repository=self.tasks,
+            blobs=self.blobs,
+            registry=self.registry,
+            fetcher=self.fetcher,
+            wakeup=self.wakeup,
         )
         self.worker.start()
         return self.worker

@@ -14,8 +14,13 @@ from tests.support import ServerProcess
 
 def test_first_start_prints_one_key_with_a_curl_example(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "videoloom", "serve"], env=server.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "videoloom", "serve"],
+        env=server.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         lines = []
@@ -27,10 +32,15 @@ def test_first_start_prints_one_key_with_a_curl_example(tmp_path: Path) -> None:
                 break
         text = "".join(lines)
         key = next(w for w in text.split() if w.startswith("vl-"))
-        assert f"curl http://127.0.0.1:{server.port}/v1/models -H 'Authorization: Bearer {key}'" in text
+        assert (
+            f"curl http://127.0.0.1:{server.port}/v1/models -H 'Authorization: Bearer {key}'"
+            in text
+        )
         for _ in range(100):
             try:
-                response = httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+                response = httpx.get(
+                    f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}
+                )
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -57,9 +67,16 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert "ci" in listing and key not in listing and key[:10] in listing
     server.start()
     try:
-        assert httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        assert (
+            httpx.get(
+                f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+            == 200
+        )
         server.cli("keys", "revoke", "ci")
-        response = httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        response = httpx.get(
+            f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}
+        )
         assert response.status_code == 401
     finally:
         server.stop()

@@ -24,7 +24,9 @@ def source_frames(clip_10s: Path) -> list[np.ndarray]:
     return decode_all(clip_10s)[0]
 
 
-def test_upload_is_a_completed_task_with_a_seed_style_id(alice: httpx.Client, source: dict[str, Any]) -> None:
+def test_upload_is_a_completed_task_with_a_seed_style_id(
+    alice: httpx.Client, source: dict[str, Any]
+) -> None:
     assert source["id"].startswith("grok:")
     assert source["status"] == "completed"
     body = alice.get("/v1/video/query", params={"id": source["id"]}).json()
@@ -35,7 +37,10 @@ def test_upload_is_a_completed_task_with_a_seed_style_id(alice: httpx.Client, so
 
 
 def test_extend_at_second_4_keeps_the_source_and_continues_it(
-    server: ServerProcess, alice: httpx.Client, source: dict[str, Any], source_frames: list[np.ndarray]
+    server: ServerProcess,
+    alice: httpx.Client,
+    source: dict[str, Any],
+    source_frames: list[np.ndarray],
 ) -> None:
     response = alice.post(
         f"/v1/videos/{source['id']}/extend",
@@ -67,15 +72,24 @@ def test_extend_at_second_4_keeps_the_source_and_continues_it(
     new = frames[kept:]
     assert psnr(new[0], source_frames[kept - 1]) >= 22, "the new part does not start near the cut"
     assert psnr(new[0], source_frames[200]) < psnr(new[0], source_frames[kept - 1])
-    changes = [float(np.mean(np.abs(new[i].astype(int) - new[i - 12].astype(int)))) for i in range(12, len(new), 12)]
+    changes = [
+        float(np.mean(np.abs(new[i].astype(int) - new[i - 12].astype(int))))
+        for i in range(12, len(new), 12)
+    ]
     assert min(changes) > 0.5, f"the new part is frozen: {changes}"
 
 
 def test_extend_1080p_upscale_gives_1920x1080(alice: httpx.Client, source: dict[str, Any]) -> None:
     response = alice.post(
         f"/v1/videos/{source['id']}/extend",
-        json={"model": "grok-video-3", "prompt": "zoom in", "start_time": 8, "size": "1080p",
-              "upscale": True, "duration": 2},
+        json={
+            "model": "grok-video-3",
+            "prompt": "zoom in",
+            "start_time": 8,
+            "size": "1080p",
+            "upscale": True,
+            "duration": 2,
+        },
     )
     assert response.status_code == 200, response.text
     done = wait_for_task(alice, response.json()["id"])
@@ -88,8 +102,14 @@ def test_extend_1080p_upscale_gives_1920x1080(alice: httpx.Client, source: dict[
 def test_unified_extend_with_new_aspect_ratio(alice: httpx.Client, source: dict[str, Any]) -> None:
     response = alice.post(
         "/v1/video/extend",
-        json={"task_id": source["id"], "model": "motion-1", "prompt": "pan left", "aspect_ratio": "1:1",
-              "start_time": 2, "duration": 2},
+        json={
+            "task_id": source["id"],
+            "model": "motion-1",
+            "prompt": "pan left",
+            "aspect_ratio": "1:1",
+            "start_time": 2,
+            "duration": 2,
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["id"].startswith("motion:")
@@ -101,11 +121,15 @@ def test_unified_extend_with_new_aspect_ratio(alice: httpx.Client, source: dict[
 
 
 def test_extend_of_an_extend_chains_lineage(alice: httpx.Client, source: dict[str, Any]) -> None:
-    first = alice.post(f"/v1/videos/{source['id']}/extend",
-                       json={"model": "grok-video-3", "prompt": "go on", "start_time": 1, "duration": 1})
+    first = alice.post(
+        f"/v1/videos/{source['id']}/extend",
+        json={"model": "grok-video-3", "prompt": "go on", "start_time": 1, "duration": 1},
+    )
     first_done = wait_for_task(alice, first.json()["id"])
-    second = alice.post(f"/v1/videos/{first_done['id']}/extend",
-                        json={"model": "grok-video-3", "prompt": "and on", "duration": 1})
+    second = alice.post(
+        f"/v1/videos/{first_done['id']}/extend",
+        json={"model": "grok-video-3", "prompt": "and on", "duration": 1},
+    )
     assert second.status_code == 200, second.text
     done = wait_for_task(alice, second.json()["id"])
     assert done["status"] == "completed" and done["parent_id"] == first_done["id"]
@@ -115,9 +139,15 @@ def test_extend_of_an_extend_chains_lineage(alice: httpx.Client, source: dict[st
 
 
 def test_create_generates_a_video(alice: httpx.Client) -> None:
-    response = alice.post("/v1/video/create",
-                          json={"model": "grok-video-3", "prompt": "a red sunset over the ocean", "duration": 2,
-                                "aspect_ratio": "9:16"})
+    response = alice.post(
+        "/v1/video/create",
+        json={
+            "model": "grok-video-3",
+            "prompt": "a red sunset over the ocean",
+            "duration": 2,
+            "aspect_ratio": "9:16",
+        },
+    )
     assert response.status_code == 200, response.text
     done = wait_for_task(alice, response.json()["id"])
     assert done["status"] == "completed", done
@@ -127,7 +157,9 @@ def test_create_generates_a_video(alice: httpx.Client) -> None:
     assert float(np.mean(np.abs(frames[0].astype(int) - frames[-1].astype(int)))) > 0.5
 
 
-def test_content_supports_range_requests_and_thumbnails(alice: httpx.Client, source: dict[str, Any]) -> None:
+def test_content_supports_range_requests_and_thumbnails(
+    alice: httpx.Client, source: dict[str, Any]
+) -> None:
     path = f"/v1/videos/{source['id']}/content"
     full = alice.get(path)
     assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
@@ -139,7 +171,9 @@ def test_content_supports_range_requests_and_thumbnails(alice: httpx.Client, sou
     assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
 
 
-def test_signed_url_is_bound_to_its_video_and_expiry(alice: httpx.Client, source: dict[str, Any]) -> None:
+def test_signed_url_is_bound_to_its_video_and_expiry(
+    alice: httpx.Client, source: dict[str, Any]
+) -> None:
     url = httpx.URL(alice.get("/v1/video/query", params={"id": source["id"]}).json()["video_url"])
     tampered = url.copy_merge_params({"expires": str(int(url.params["expires"]) + 1)})
     response = httpx.get(tampered)

@@ -13,7 +13,9 @@ from tests.support import ServerProcess, decode_all, upload, wait_for_task
 pytestmark = pytest.mark.slow
 
 
-def test_kill_9_during_an_extend_still_completes_after_restart(tmp_path: Path, clip_10s: Path) -> None:
+def test_kill_9_during_an_extend_still_completes_after_restart(
+    tmp_path: Path, clip_10s: Path
+) -> None:
     server = ServerProcess(tmp_path / "data")
     key = server.cli("keys", "create", "--name", "crash").stdout.strip()
     server.start()
@@ -22,8 +24,13 @@ def test_kill_9_during_an_extend_still_completes_after_restart(tmp_path: Path, c
             source = upload(client, clip_10s)
             created = client.post(
                 f"/v1/videos/{source['id']}/extend",
-                json={"model": "grok-video-3", "prompt": "keep going", "start_time": 4, "duration": 8,
-                      "size": "1080P"},
+                json={
+                    "model": "grok-video-3",
+                    "prompt": "keep going",
+                    "start_time": 4,
+                    "duration": 8,
+                    "size": "1080P",
+                },
             ).json()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

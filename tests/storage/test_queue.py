@@ -24,8 +24,16 @@ async def repo(tmp_path: Path) -> AsyncIterator[TaskRepository]:
 
 def make_task(n: int, *, model: str = "motion-1", tenant: str = "t1") -> Task:
     now = int(time.time())
-    return Task(id=f"motion:00000000-0000-4000-8000-{n:012d}", tenant_id=tenant, kind=TaskKind.GENERATE,
-                model=model, prompt="p", params={"n": n}, created_at=now, status_update_time=now)
+    return Task(
+        id=f"motion:00000000-0000-4000-8000-{n:012d}",
+        tenant_id=tenant,
+        kind=TaskKind.GENERATE,
+        model=model,
+        prompt="p",
+        params={"n": n},
+        created_at=now,
+        status_update_time=now,
+    )
 
 
 async def test_concurrent_claimers_never_share_a_task(repo: TaskRepository) -> None:
@@ -34,7 +42,9 @@ async def test_concurrent_claimers_never_share_a_task(repo: TaskRepository) -> N
 
     async def claimer(worker: str) -> list[str]:
         got = []
-        while (task := await repo.claim(worker_id=worker, models=None, now=time.time(), lease_seconds=60)):
+        while task := await repo.claim(
+            worker_id=worker, models=None, now=time.time(), lease_seconds=60
+        ):
             got.append(task.id)
         return got
 
@@ -75,10 +85,17 @@ async def test_terminal_tasks_refuse_every_transition(repo: TaskRepository) -> N
     await repo.insert(make_task(1), enqueued_at=1.0)
     task = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
     assert task is not None
-    assert await repo.complete(task.id, "w", now=time.time(), expires_at=0, output={"duration": 2.0})
-    assert not await repo.fail(task.id, worker_id=None, now=time.time(), error=TaskError(code="x", message="y"))
+    assert await repo.complete(
+        task.id, "w", now=time.time(), expires_at=0, output={"duration": 2.0}
+    )
+    assert not await repo.fail(
+        task.id, worker_id=None, now=time.time(), error=TaskError(code="x", message="y")
+    )
     assert not await repo.release(task.id, "w", now=time.time())
-    assert await repo.claim(worker_id="w2", models=None, now=time.time() + 1000, lease_seconds=60) is None
+    assert (
+        await repo.claim(worker_id="w2", models=None, now=time.time() + 1000, lease_seconds=60)
+        is None
+    )
     done = await repo.get("t1", task.id)
     assert done is not None and done.status is TaskStatus.COMPLETED and done.duration == 2.0
 

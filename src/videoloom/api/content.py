@@ -27,7 +27,10 @@ def content_url(request: Request, container: Container, task: Task, variant: Var
     """An absolute, signed, expiring URL: works in a plain ``<video src>`` without a header."""
     base = container.settings.public_base_url or str(request.base_url).rstrip("/")
     expires = int(time.time()) + container.settings.signed_url_ttl_seconds
-    query = {"expires": expires, "signature": sign_content(container.secret, task.id, variant, expires)}
+    query = {
+        "expires": expires,
+        "signature": sign_content(container.secret, task.id, variant, expires),
+    }
     if variant != "video":
         query = {"variant": variant, **query}
     return f"{base}/v1/videos/{task.id}/content?{urlencode(query)}"
@@ -43,14 +46,21 @@ async def download_content(
     signature: Annotated[str | None, Query()] = None,
 ) -> FileResponse:
     if signature is not None or expires is not None:
-        if expires is None or signature is None or not verify_content(
-            container.secret, video_id, variant, expires, signature, int(time.time())
+        if (
+            expires is None
+            or signature is None
+            or not verify_content(
+                container.secret, video_id, variant, expires, signature, int(time.time())
+            )
         ):
-            raise AuthenticationFailed("the content URL's signature is invalid or has expired",
-                                       code="invalid_signature")
+            raise AuthenticationFailed(
+                "the content URL's signature is invalid or has expired", code="invalid_signature"
+            )
         task = await container.tasks.get_any_tenant(video_id)
         if task is None:
-            raise NotFound(f"no video with id {video_id!r}", param="video_id", code="video_not_found")
+            raise NotFound(
+                f"no video with id {video_id!r}", param="video_id", code="video_not_found"
+            )
     else:
         caller = await authenticate(request, container)
         task = await container.service.get(caller.tenant_id, video_id, param="video_id")
@@ -58,10 +68,13 @@ async def download_content(
     key = task.video_key if variant == "video" else task.thumbnail_key
     path = container.blobs.path(key) if key else None
     if path is None or not path.is_file():
-        raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
+        raise NotFound(
+            f"video {video_id} has no {variant}", param="variant", code="content_missing"
+        )
     suffix = "mp4" if variant == "video" else "jpg"
     return FileResponse(
-        path, media_type=_MEDIA_TYPES[variant],
+        path,
+        media_type=_MEDIA_TYPES[variant],
         filename=f"{video_id.replace(':', '_')}.{suffix}",
         content_disposition_type="inline",
     )

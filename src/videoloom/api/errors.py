@@ -33,7 +33,12 @@ _HTTP_TYPES = {
 
 
 def error_response(
-    status: int, message: str, *, type_: str, param: str | None, code: str | None,
+    status: int,
+    message: str,
+    *,
+    type_: str,
+    param: str | None,
+    code: str | None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
@@ -66,7 +71,12 @@ async def _videoloom_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VideoloomError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
     return error_response(
-        exc.status_code, exc.message, type_=exc.error_type, param=exc.param, code=exc.code, headers=headers
+        exc.status_code,
+        exc.message,
+        type_=exc.error_type,
+        param=exc.param,
+        code=exc.code,
+        headers=headers,
     )
 
 
@@ -75,16 +85,26 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {}
     if first.get("type") == "missing" and tuple(first.get("loc", ())) == ("body",):
-        return error_response(400, "the request body is required", type_="invalid_request_error",
-                              param=None, code="missing_body")
+        return error_response(
+            400,
+            "the request body is required",
+            type_="invalid_request_error",
+            param=None,
+            code="missing_body",
+        )
     param = _param_from_loc(tuple(first.get("loc", ())))
     code = "missing_required_parameter" if first.get("type") == "missing" else "invalid_value"
     if first.get("type") == "extra_forbidden":
         code = "unknown_parameter"
     if first.get("type") == "json_invalid":
         code, param = "invalid_json", None
-    return error_response(400, _validation_message(first, param), type_="invalid_request_error",
-                          param=param, code=code)
+    return error_response(
+        400,
+        _validation_message(first, param),
+        type_="invalid_request_error",
+        param=param,
+        code=code,
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -93,13 +113,21 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route"
-    return error_response(exc.status_code, message, type_=type_, param=None, code=code,
-                          headers=getattr(exc, "headers", None))
+    return error_response(
+        exc.status_code,
+        message,
+        type_=type_,
+        param=None,
+        code=code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal server error", type_="server_error", param=None, code="internal_error")
+    return error_response(
+        500, "internal server error", type_="server_error", param=None, code="internal_error"
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -40,16 +40,27 @@ _STATUS: dict[TaskStatus, GatewayStatus] = {
 
 def _task_response(task: Task) -> VideoTaskResponse:
     return VideoTaskResponse(
-        id=task.id, status=_STATUS[task.status], status_update_time=task.status_update_time,
-        model=task.model, progress=task.progress, created_at=task.created_at,
+        id=task.id,
+        status=_STATUS[task.status],
+        status_update_time=task.status_update_time,
+        model=task.model,
+        progress=task.progress,
+        created_at=task.created_at,
     )
 
 
 def _extend_command(source_id: str, body: VideoExtendParams) -> ExtendCommand:
     return ExtendCommand(
-        source_id=source_id, model=body.model, prompt=body.prompt, images=tuple(body.images or ()),
-        size=body.size or "720P", aspect_ratio=body.aspect_ratio, duration=body.duration,
-        seed=body.seed, start_time=body.start_time, upscale=body.upscale,
+        source_id=source_id,
+        model=body.model,
+        prompt=body.prompt,
+        images=tuple(body.images or ()),
+        size=body.size or "720P",
+        aspect_ratio=body.aspect_ratio,
+        duration=body.duration,
+        seed=body.seed,
+        start_time=body.start_time,
+        upscale=body.upscale,
     )
 
 
@@ -75,8 +86,13 @@ async def create_video_unified(
     body: UnifiedVideoCreateParams, caller: CallerDep, service: ServiceDep
 ) -> VideoTaskResponse:
     command = GenerateCommand(
-        model=body.model, prompt=body.prompt, images=tuple(body.images or ()),
-        size=body.size or "720P", aspect_ratio=body.aspect_ratio, duration=body.duration, seed=body.seed,
+        model=body.model,
+        prompt=body.prompt,
+        images=tuple(body.images or ()),
+        size=body.size or "720P",
+        aspect_ratio=body.aspect_ratio,
+        duration=body.duration,
+        seed=body.seed,
     )
     task = await service.create_generate(caller.tenant_id, command)
     return _task_response(task)
@@ -91,18 +107,35 @@ async def query_video(
 ) -> VideoQueryResponse:
     task = await container.service.get(caller.tenant_id, id)
     now = int(time.time())
-    done = task.status is TaskStatus.COMPLETED and (task.expires_at is None or task.expires_at >= now)
+    done = task.status is TaskStatus.COMPLETED and (
+        task.expires_at is None or task.expires_at >= now
+    )
     return VideoQueryResponse(
-        id=task.id, status=_STATUS[task.status], status_update_time=task.status_update_time,
-        model=task.model, progress=task.progress, created_at=task.created_at,
-        kind=task.kind.value, state=task.status.value, prompt=task.prompt,
+        id=task.id,
+        status=_STATUS[task.status],
+        status_update_time=task.status_update_time,
+        model=task.model,
+        progress=task.progress,
+        created_at=task.created_at,
+        kind=task.kind.value,
+        state=task.status.value,
+        prompt=task.prompt,
         video_url=content_url(request, container, task, "video") if done else None,
         thumbnail_url=content_url(request, container, task, "thumbnail") if done else None,
-        completed_at=task.completed_at, expires_at=task.expires_at, parent_id=task.parent_id,
-        start_time=task.start_time, duration=task.duration, width=task.width, height=task.height,
-        fps=task.fps, size=task.params.get("size"), aspect_ratio=task.params.get("aspect_ratio"),
+        completed_at=task.completed_at,
+        expires_at=task.expires_at,
+        parent_id=task.parent_id,
+        start_time=task.start_time,
+        duration=task.duration,
+        width=task.width,
+        height=task.height,
+        fps=task.fps,
+        size=task.params.get("size"),
+        aspect_ratio=task.params.get("aspect_ratio"),
         upscale=task.params.get("upscale"),
-        error=GatewayError(code=task.error.code, message=task.error.message) if task.error else None,
+        error=GatewayError(code=task.error.code, message=task.error.message)
+        if task.error
+        else None,
     )
 
 

@@ -18,7 +18,9 @@ __all__ = ["receive_upload"]
 _CHUNK = 1024 * 1024
 
 
-async def receive_upload(container: Container, tenant_id: str, file: UploadFile, *, model: str | None) -> Task:
+async def receive_upload(
+    container: Container, tenant_id: str, file: UploadFile, *, model: str | None
+) -> Task:
     limit = container.settings.max_upload_bytes
     if file.size is not None and file.size > limit:
         raise PayloadTooLarge(f"the upload is larger than {limit} bytes", param="file")

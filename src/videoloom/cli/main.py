@@ -56,7 +56,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST).")
+@click.option(
+    "--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST)."
+)
 @click.option("--port", type=int, default=None, help="Port (default 8000, or VIDEOLOOM_PORT).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the API server with its embedded worker."""
@@ -66,7 +68,9 @@ def serve(host: str | None, port: int | None) -> None:
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     key = _first_start_key(settings)
     if key is not None:
         base = f"http://{settings.host}:{settings.port}"
@@ -106,7 +110,8 @@ def keys_list() -> None:
     click.echo(f"{'NAME':<20} {'TENANT':<20} {'PREFIX':<12} {'ADMIN':<6} STATUS")
     for key in rows:
         status = "revoked" if key.revoked_at else "active"
-        click.echo(f"{key.name:<20} {key.tenant_id:<20} {key.key_prefix:<12} {'yes' if key.is_admin else 'no':<6} {status}")
+        admin = "yes" if key.is_admin else "no"
+        click.echo(f"{key.name:<20} {key.tenant_id:<20} {key.key_prefix:<12} {admin:<6} {status}")
 
 
 @keys.command("revoke")

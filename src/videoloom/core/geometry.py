@@ -7,7 +7,15 @@ from typing import Literal
 
 from videoloom.core.errors import InvalidRequest
 
-__all__ = ["ASPECT_RATIOS", "SIZES", "Resolution", "aspect_of", "output_size", "parse_aspect_ratio", "parse_size"]
+__all__ = [
+    "ASPECT_RATIOS",
+    "SIZES",
+    "Resolution",
+    "aspect_of",
+    "output_size",
+    "parse_aspect_ratio",
+    "parse_size",
+]
 
 Resolution = Literal["720P", "1080P"]
 SIZES: dict[str, int] = {"720P": 720, "1080P": 1080}
@@ -35,7 +43,7 @@ def aspect_of(width: int, height: int) -> Fraction:
 
 
 def _even(x: float) -> int:
-    return max(2, int(round(x / 2)) * 2)
+    return max(2, round(x / 2) * 2)
 
 
 def output_size(short_side: int, aspect: Fraction) -> tuple[int, int]:

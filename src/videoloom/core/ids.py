@@ -8,7 +8,9 @@ import uuid
 __all__ = ["is_task_id", "new_task_id"]
 
 _FAMILY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_TASK_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_TASK_ID = re.compile(
+    r"^[a-z][a-z0-9_-]{0,31}:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 
 
 def new_task_id(family: str) -> str:

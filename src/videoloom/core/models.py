@@ -100,7 +100,9 @@ class ModelRegistry:
         except KeyError:
             known = ", ".join(sorted(self._models))
             raise InvalidRequest(
-                f"unknown model {name!r}; this server serves: {known}", param=param, code="model_not_found"
+                f"unknown model {name!r}; this server serves: {known}",
+                param=param,
+                code="model_not_found",
             ) from None
 
     def __iter__(self) -> Iterator[ModelSpec]:

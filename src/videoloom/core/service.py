@@ -108,7 +108,9 @@ class TaskService:
         duration = DEFAULT_DURATION if command.duration is None else command.duration
         limit = min(15, spec.max_duration)
         if not 1 <= duration <= limit:
-            raise InvalidRequest(f"duration must be between 1 and {limit} seconds", param="duration")
+            raise InvalidRequest(
+                f"duration must be between 1 and {limit} seconds", param="duration"
+            )
         size = parse_size(command.size)
         if command.aspect_ratio is not None:
             parse_aspect_ratio(command.aspect_ratio)
@@ -121,8 +123,15 @@ class TaskService:
             "seed": seed,
         }
 
-    def _new_task(self, *, tenant_id: str, kind: TaskKind, command: GenerateCommand,
-                  params: dict[str, Any], **fields: Any) -> Task:
+    def _new_task(
+        self,
+        *,
+        tenant_id: str,
+        kind: TaskKind,
+        command: GenerateCommand,
+        params: dict[str, Any],
+        **fields: Any,
+    ) -> Task:
         now = int(self._clock())
         family = self._registry.get(command.model).family
         return Task(
@@ -149,8 +158,13 @@ class TaskService:
         params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
         params["fps"] = 24
         task = self._new_task(
-            tenant_id=tenant_id, kind=TaskKind.GENERATE, command=command, params=params,
-            duration=float(params["duration"]), width=params["width"], height=params["height"],
+            tenant_id=tenant_id,
+            kind=TaskKind.GENERATE,
+            command=command,
+            params=params,
+            duration=float(params["duration"]),
+            width=params["width"],
+            height=params["height"],
         )
         return await self._enqueue(task)
 
@@ -160,7 +174,8 @@ class TaskService:
         if source.status is not TaskStatus.COMPLETED:
             raise Conflict(
                 f"video {source.id} is {source.status.value}; only completed videos can be extended",
-                param="video_id", code="video_not_ready",
+                param="video_id",
+                code="video_not_ready",
             )
         self.ensure_downloadable(source)
         assert source.duration is not None and source.width and source.height
@@ -181,14 +196,22 @@ class TaskService:
         params["source_fps"] = source.fps
         kept = source.duration if command.start_time is None else float(command.start_time)
         task = self._new_task(
-            tenant_id=tenant_id, kind=TaskKind.EXTEND, command=command, params=params,
-            parent_id=source.id, start_time=command.start_time,
-            duration=kept + params["duration"], width=params["width"], height=params["height"],
+            tenant_id=tenant_id,
+            kind=TaskKind.EXTEND,
+            command=command,
+            params=params,
+            parent_id=source.id,
+            start_time=command.start_time,
+            duration=kept + params["duration"],
+            width=params["width"],
+            height=params["height"],
             fps=source.fps,
         )
         return await self._enqueue(task)
 
-    async def create_upload(self, tenant_id: str, path: Path, *, model: str, prompt: str = "") -> Task:
+    async def create_upload(
+        self, tenant_id: str, path: Path, *, model: str, prompt: str = ""
+    ) -> Task:
         spec = self._registry.get(model)
         now = int(self._clock())
         task_id = new_task_id(spec.family)
@@ -197,7 +220,8 @@ class TaskService:
         except MediaError as exc:
             raise InvalidRequest(
                 f"the file is not a usable video (MP4, MOV or WebM): {exc.message}",
-                param="file", code="invalid_video",
+                param="file",
+                code="invalid_video",
             ) from exc
         task = Task(
             id=task_id,
@@ -221,4 +245,3 @@ class TaskService:
         )
         await self._store.insert(task, enqueued_at=self._clock())
         return task
-

@@ -48,7 +48,9 @@ class ApiKeyRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, *, name: str, tenant_id: str, is_admin: bool = False) -> tuple[ApiKey, str]:
+    async def create(
+        self, *, name: str, tenant_id: str, is_admin: bool = False
+    ) -> tuple[ApiKey, str]:
         """Returns the record and the plaintext key, which is never stored nor shown again."""
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         now = int(time.time())
@@ -68,8 +70,12 @@ class ApiKeyRepository:
         except IntegrityError as exc:
             raise Conflict(f"an API key named {name!r} already exists", param="name") from exc
         record = ApiKey(
-            name=name, tenant_id=tenant_id, key_prefix=plaintext[:10], is_admin=is_admin,
-            created_at=now, revoked_at=None,
+            name=name,
+            tenant_id=tenant_id,
+            key_prefix=plaintext[:10],
+            is_admin=is_admin,
+            created_at=now,
+            revoked_at=None,
         )
         return record, plaintext
 
@@ -85,7 +91,9 @@ class ApiKeyRepository:
 
     async def list(self) -> list[ApiKey]:
         async with self._engine.connect() as conn:
-            result = await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+            result = await conn.execute(
+                select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+            )
             return [_from_row(row) for row in result]
 
     async def revoke(self, name: str) -> ApiKey:
@@ -103,4 +111,6 @@ class ApiKeyRepository:
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())
+            return int(
+                (await conn.execute(select(func.count()).select_from(api_keys))).scalar_one()
+            )

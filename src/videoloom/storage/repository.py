@@ -185,7 +185,9 @@ class TaskRepository:
         """Extend the lease; False means the task is no longer ours (lease lost or cancelled)."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(tasks).where(self._held(task_id, worker_id)).values(lease_expires_at=lease_until)
+                update(tasks)
+                .where(self._held(task_id, worker_id))
+                .values(lease_expires_at=lease_until)
             )
             return result.rowcount == 1
 
@@ -199,10 +201,23 @@ class TaskRepository:
             return result.rowcount == 1
 
     async def complete(
-        self, task_id: str, worker_id: str, *, now: float, expires_at: int, output: Mapping[str, Any]
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        now: float,
+        expires_at: int,
+        output: Mapping[str, Any],
     ) -> bool:
         """Mark done; called only after the output files are durable in the blob store."""
-        allowed = set(output) <= {"duration", "width", "height", "fps", "video_key", "thumbnail_key"}
+        allowed = set(output) <= {
+            "duration",
+            "width",
+            "height",
+            "fps",
+            "video_key",
+            "thumbnail_key",
+        }
         if not allowed:
             raise ValueError(f"unexpected output fields {sorted(output)}")
         async with self._engine.begin() as conn:
@@ -224,7 +239,9 @@ class TaskRepository:
             )
             return result.rowcount == 1
 
-    async def fail(self, task_id: str, *, worker_id: str | None, now: float, error: TaskError) -> bool:
+    async def fail(
+        self, task_id: str, *, worker_id: str | None, now: float, error: TaskError
+    ) -> bool:
         condition = [tasks.c.id == task_id, tasks.c.status.in_(_statuses(TaskStatus.FAILED))]
         if worker_id is not None:
             condition.append(tasks.c.worker_id == worker_id)
@@ -264,6 +281,8 @@ class TaskRepository:
     async def count_runnable(self) -> int:
         async with self._engine.connect() as conn:
             result = await conn.execute(
-                select(func.count()).select_from(tasks).where(tasks.c.status == TaskStatus.QUEUED.value)
+                select(func.count())
+                .select_from(tasks)
+                .where(tasks.c.status == TaskStatus.QUEUED.value)
             )
             return int(result.scalar_one())

@@ -34,8 +34,12 @@ class Ingestor:
             video_tmp.unlink(missing_ok=True)
             thumb_tmp.unlink(missing_ok=True)
         return UploadedVideo(
-            duration=info.duration, width=info.width, height=info.height, fps=float(info.fps),
-            video_key=video_key, thumbnail_key=thumbnail_key,
+            duration=info.duration,
+            width=info.width,
+            height=info.height,
+            fps=float(info.fps),
+            video_key=video_key,
+            thumbnail_key=thumbnail_key,
         )
 
     async def __call__(self, upload: Path, tenant_id: str, task_id: str) -> UploadedVideo:

@@ -81,7 +81,13 @@ def render(
 ) -> RenderResult:
     work_w, work_h = render_size(plan, engine)
     enhancer = (
-        Enhancer(in_width=work_w, in_height=work_h, out_width=plan.width, out_height=plan.height, fps=plan.fps)
+        Enhancer(
+            in_width=work_w,
+            in_height=work_h,
+            out_width=plan.width,
+            out_height=plan.height,
+            fps=plan.fps,
+        )
         if plan.upscale
         else None
     )
@@ -91,7 +97,12 @@ def render(
     thumbnail_frame: np.ndarray | None = None
 
     with VideoWriter(
-        video_out, width=plan.width, height=plan.height, fps=plan.fps, preset=plan.preset, crf=plan.crf
+        video_out,
+        width=plan.width,
+        height=plan.height,
+        fps=plan.fps,
+        preset=plan.preset,
+        crf=plan.crf,
     ) as writer:
 
         def emit(frame: np.ndarray) -> None:
@@ -106,14 +117,21 @@ def render(
 
         if plan.source is None:
             job = GenerateJob(
-                width=work_w, height=work_h, fps=plan.fps, num_frames=new_frames,
-                prompt=plan.prompt, reference_images=plan.reference_images, seed=plan.seed,
+                width=work_w,
+                height=work_h,
+                fps=plan.fps,
+                num_frames=new_frames,
+                prompt=plan.prompt,
+                reference_images=plan.reference_images,
+                seed=plan.seed,
             )
             for frame in engine.generate(job, progress):
                 emit(frame)
         else:
             info = probe(plan.source)
-            keep = info.frame_count if plan.start_time is None else round(plan.start_time * plan.fps)
+            keep = (
+                info.frame_count if plan.start_time is None else round(plan.start_time * plan.fps)
+            )
             keep = min(keep, info.frame_count)
             total = keep + new_frames
             context: deque[np.ndarray] = deque(maxlen=CONTEXT_FRAMES)
@@ -127,8 +145,13 @@ def render(
                 first = next(iter_frames(plan.source, stop=1))
                 context.append(fit_frame(first, work_w, work_h))
             job = ExtendJob(
-                width=work_w, height=work_h, fps=plan.fps, num_frames=new_frames,
-                prompt=plan.prompt, reference_images=plan.reference_images, seed=plan.seed,
+                width=work_w,
+                height=work_h,
+                fps=plan.fps,
+                num_frames=new_frames,
+                prompt=plan.prompt,
+                reference_images=plan.reference_images,
+                seed=plan.seed,
                 context=tuple(context),
             )
             for frame in engine.extend(job, lambda f: progress((keep + f * new_frames) / total)):
@@ -138,6 +161,9 @@ def render(
         write_thumbnail(thumbnail_frame, thumbnail_out)
     progress(1.0)
     return RenderResult(
-        frame_count=written, duration=float(written / plan.fps), width=plan.width,
-        height=plan.height, fps=plan.fps,
+        frame_count=written,
+        duration=float(written / plan.fps),
+        width=plan.width,
+        height=plan.height,
+        fps=plan.fps,
     )

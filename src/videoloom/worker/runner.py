@@ -46,8 +46,17 @@ PROGRESS_INTERVAL_S = 0.5
 
 class WorkerConfig:
     def __init__(
-        self, *, concurrency: int, lease_seconds: float, max_attempts: int, poll_interval: float,
-        retention_seconds: int, tmp_dir: Path, max_image_bytes: int, preset: str, crf: int,
+        self,
+        *,
+        concurrency: int,
+        lease_seconds: float,
+        max_attempts: int,
+        poll_interval: float,
+        retention_seconds: int,
+        tmp_dir: Path,
+        max_image_bytes: int,
+        preset: str,
+        crf: int,
         models: list[str] | None = None,
     ) -> None:
         self.concurrency = concurrency
@@ -64,8 +73,14 @@ class WorkerConfig:
 
 class Worker:
     def __init__(
-        self, *, config: WorkerConfig, repository: TaskRepository, blobs: LocalBlobStore,
-        registry: ModelRegistry, fetcher: SafeFetcher, wakeup: LocalWakeUp,
+        self,
+        *,
+        config: WorkerConfig,
+        repository: TaskRepository,
+        blobs: LocalBlobStore,
+        registry: ModelRegistry,
+        fetcher: SafeFetcher,
+        wakeup: LocalWakeUp,
     ) -> None:
         self.config = config
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -74,7 +89,9 @@ class Worker:
         self._registry = registry
         self._fetcher = fetcher
         self._wakeup = wakeup
-        self._executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="render")
+        self._executor = ThreadPoolExecutor(
+            max_workers=config.concurrency, thread_name_prefix="render"
+        )
         self._running: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -105,10 +122,14 @@ class Worker:
             self._wakeup.clear()
             try:
                 now = time.time()
-                for task_id in await self._repo.fail_exhausted(now=now, max_attempts=self.config.max_attempts):
+                for task_id in await self._repo.fail_exhausted(
+                    now=now, max_attempts=self.config.max_attempts
+                ):
                     log.warning("task %s failed: worker lost too many times", task_id)
                 task = await self._repo.claim(
-                    worker_id=self.id, models=self.config.models, now=now,
+                    worker_id=self.id,
+                    models=self.config.models,
+                    now=now,
                     lease_seconds=self.config.lease_seconds,
                 )
             except Exception:
@@ -155,9 +176,13 @@ class Worker:
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
-        await self._repo.fail(task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message))
+        await self._repo.fail(
+            task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message)
+        )
 
-    async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
+    async def _monitor(
+        self, task: Task, state: dict[str, float], cancelled: threading.Event
+    ) -> None:
         """Write progress as it moves and renew the lease; a lost lease stops the render."""
         last_beat = time.monotonic()
         written = 0
@@ -184,9 +209,15 @@ class Worker:
         images = []
         for index, url in enumerate(urls):
             try:
-                images.append(await load_reference_image(url, self._fetcher, max_bytes=self.config.max_image_bytes))
+                images.append(
+                    await load_reference_image(
+                        url, self._fetcher, max_bytes=self.config.max_image_bytes
+                    )
+                )
             except FetchError as exc:
-                raise FetchError(f"images[{index}]: {exc.message}", code="image_fetch_failed") from exc
+                raise FetchError(
+                    f"images[{index}]: {exc.message}", code="image_fetch_failed"
+                ) from exc
         return images
 
     async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
@@ -201,10 +232,18 @@ class Worker:
                 raise VideoloomError("the source video's file is missing", code="source_missing")
             fps = Fraction(params["source_fps"]).limit_denominator(1001)
         plan = RenderPlan(
-            width=params["width"], height=params["height"], fps=fps, new_seconds=params["duration"],
-            prompt=task.prompt, seed=params["seed"], upscale=bool(params.get("upscale")),
-            reference_images=images, source=source, start_time=task.start_time,
-            preset=self.config.preset, crf=self.config.crf,
+            width=params["width"],
+            height=params["height"],
+            fps=fps,
+            new_seconds=params["duration"],
+            prompt=task.prompt,
+            seed=params["seed"],
+            upscale=bool(params.get("upscale")),
+            reference_images=images,
+            source=source,
+            start_time=task.start_time,
+            preset=self.config.preset,
+            crf=self.config.crf,
         )
         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
         stem = self.config.tmp_dir / f"{task.id.replace(':', '_')}-{uuid.uuid4().hex[:8]}"
@@ -216,8 +255,14 @@ class Worker:
         def work() -> RenderResult:
             engine = create_engine(spec)
             try:
-                return render(plan, engine, video_out=video_tmp, thumbnail_out=thumb_tmp,
-                              progress=progress, cancelled=cancelled)
+                return render(
+                    plan,
+                    engine,
+                    video_out=video_tmp,
+                    thumbnail_out=thumb_tmp,
+                    progress=progress,
+                    cancelled=cancelled,
+                )
             finally:
                 engine.close()
 
@@ -236,10 +281,17 @@ class Worker:
             thumb_tmp.unlink(missing_ok=True)
         now = time.time()
         done = await self._repo.complete(
-            task.id, self.id, now=now, expires_at=int(now) + self.config.retention_seconds,
+            task.id,
+            self.id,
+            now=now,
+            expires_at=int(now) + self.config.retention_seconds,
             output={
-                "duration": result.duration, "width": result.width, "height": result.height,
-                "fps": float(result.fps), "video_key": video_key, "thumbnail_key": thumbnail_key,
+                "duration": result.duration,
+                "width": result.width,
+                "height": result.height,
+                "fps": float(result.fps),
+                "video_key": video_key,
+                "thumbnail_key": thumbnail_key,
             },
         )
         if done:
