@@ -17,7 +17,7 @@ def create_engine(spec: ModelSpec) -> Engine:
 
         try:
             return MotionEngine(**dict(spec.options))
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise EngineError(
                 f"model {spec.name}: bad engine options: {exc}", code="engine_config"
             ) from exc
