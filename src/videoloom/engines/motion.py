@@ -33,10 +33,11 @@ and numpy only. It runs comfortably on two CPU cores.
    new frame to 0.6 on the last. Several images are visited in order: the
    first rises over the first 1/K of the segment, then each next one takes
    over in turn.
-4. *Default push-in.* When there is no usable motion (static context, a
-   single context frame), no camera direction in the prompt and no reference
-   image, the camera pushes in gently (1.5 % per second) so the continuation is
-   not a frozen frame.
+4. *Default push-in.* When the prompt names no camera direction and there is
+   no reference image, the camera pushes in gently (1.5 % per second, eased
+   in) so the continuation is not a frozen frame: with a static context, and
+   also after extrapolated motion has coasted to a stop (damped flow settles
+   within a few seconds).
 
 The result is deterministic: the same job gives the same frames (extend uses
 no randomness at all; generate seeds from the prompt and ``job.seed``).
@@ -144,7 +145,9 @@ class MotionEngine:
             flow = self._velocity(context[-2], last) if len(context) >= 2 else None
             directions = parse_directions(job.prompt)
             damping = directions.damping(self.damping)
-            camera = directions.camera(default_push_in=flow is None and not references)
+            # The push-in also runs under extrapolated motion: damped flow coasts to a stop
+            # within a few seconds, and the continuation must not end frozen.
+            camera = directions.camera(default_push_in=not references)
             warper = _Warper(last, flow)
             drift = _Drift(references) if references else None
             fade = _Fade(directions, job.num_frames, job.fps, fade_in=False)
