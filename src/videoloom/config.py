@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
 
     encoder_preset: str = "veryfast"
-    encoder_crf: int = Field(default=20, ge=0, le=51)
+    encoder_crf: int = Field(default=18, ge=0, le=51)
 
     @field_validator("public_base_url")
     @classmethod

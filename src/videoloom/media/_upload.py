@@ -29,6 +29,9 @@ from videoloom.media._writer import VideoWriter
 __all__ = ["normalize_upload"]
 
 
+UPLOAD_CRF = 14
+
+
 def normalize_upload(
     src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str]
 ) -> VideoInfo:
@@ -89,7 +92,8 @@ def _reencode(container: InputContainer, stream: VideoStream, dst: str) -> None:
     if width <= 0 or height <= 0:
         raise MediaError(f"the video is too small ({src_w}x{src_h})")
     packets = decoded = 0
-    with VideoWriter(dst, width=width, height=height, fps=fps) as writer:
+    # Near-transparent quality: an upload is a source that extends re-encode again.
+    with VideoWriter(dst, width=width, height=height, fps=fps, crf=UPLOAD_CRF) as writer:
         for packet in container.demux(stream):
             if packet.size:
                 if packet.is_corrupt:
