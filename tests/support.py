@@ -58,9 +58,7 @@ def make_clip(
 
 def decode_all(path_or_bytes: Path | bytes) -> tuple[list[np.ndarray], Any]:
     source: Any = (
-        path_or_bytes
-        if isinstance(path_or_bytes, Path)
-        else __import__("io").BytesIO(path_or_bytes)
+        path_or_bytes if isinstance(path_or_bytes, Path) else __import__("io").BytesIO(path_or_bytes)
     )
     with av.open(source) as container:
         stream = container.streams.video[0]
@@ -144,9 +142,7 @@ def wait_for_task(client: httpx.Client, task_id: str, *, timeout: float = 180) -
 
 def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
-        response = client.post(
-            "/v1/videos/uploads", files={"file": (path.name, handle, "video/mp4")}
-        )
+        response = client.post("/v1/videos/uploads", files={"file": (path.name, handle, "video/mp4")})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -23,9 +23,7 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDEOLOOM_", extra="forbid")
 
-    data_dir: Path = Field(
-        default=Path("data"), description="Database, videos and secrets live here."
-    )
+    data_dir: Path = Field(default=Path("data"), description="Database, videos and secrets live here.")
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy async URL; default: SQLite file videoloom.db in data_dir.",
@@ -36,9 +34,7 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL used in video_url links; default: the URL the request came in on.",
     )
-    models_file: Path | None = Field(
-        default=None, description="TOML file of [models.<name>] tables."
-    )
+    models_file: Path | None = Field(default=None, description="TOML file of [models.<name>] tables.")
 
     embedded_worker: bool = Field(default=True, description="Run workers inside the API server.")
     worker_concurrency: int = Field(default=1, ge=1, le=64)
@@ -48,13 +44,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, description="Claims per task before it fails with worker_lost."
     )
-    poll_interval_seconds: float = Field(
-        default=1.0, gt=0, description="Queue poll when no wake-up arrives."
-    )
+    poll_interval_seconds: float = Field(default=1.0, gt=0, description="Queue poll when no wake-up arrives.")
 
-    retention_hours: float = Field(
-        default=168.0, gt=0, description="How long results stay downloadable."
-    )
+    retention_hours: float = Field(default=168.0, gt=0, description="How long results stay downloadable.")
     signed_url_ttl_seconds: int = Field(default=3600, ge=60)
 
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
@@ -91,9 +83,7 @@ class Settings(BaseSettings):
     # Derived paths: one place decides the data directory's layout.
     @property
     def resolved_database_url(self) -> str:
-        return (
-            self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'videoloom.db'}"
-        )
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'videoloom.db'}"
 
     @property
     def blob_dir(self) -> Path:

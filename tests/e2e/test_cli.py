@@ -32,10 +32,7 @@ def test_first_start_prints_one_key_with_a_curl_example(tmp_path: Path) -> None:
                 break
         text = "".join(lines)
         key = next(w for w in text.split() if w.startswith("vl-"))
-        assert (
-            f"curl http://127.0.0.1:{server.port}/v1/models -H 'Authorization: Bearer {key}'"
-            in text
-        )
+        assert f"curl http://127.0.0.1:{server.port}/v1/models -H 'Authorization: Bearer {key}'" in text
         for _ in range(100):
             try:
                 response = httpx.get(
@@ -68,15 +65,11 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     server.start()
     try:
         assert (
-            httpx.get(
-                f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}
-            ).status_code
+            httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}).status_code
             == 200
         )
         server.cli("keys", "revoke", "ci")
-        response = httpx.get(
-            f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}
-        )
+        response = httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 401
     finally:
         server.stop()

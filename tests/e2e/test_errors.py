@@ -52,9 +52,7 @@ def test_other_tenants_and_unknown_ids_are_404(bob: httpx.Client, source: dict[s
     assert_error(bob.post(f"/v1/videos/{source['id']}/extend", json=body), 404, param="video_id")
     assert_error(bob.get("/v1/video/query", params={"id": source["id"]}), 404)
     assert_error(bob.get(f"/v1/videos/{source['id']}/content"), 404)
-    assert_error(
-        bob.post("/v1/videos/grok:00000000-0000-4000-8000-000000000000/extend", json=body), 404
-    )
+    assert_error(bob.post("/v1/videos/grok:00000000-0000-4000-8000-000000000000/extend", json=body), 404)
 
 
 def test_extending_an_unfinished_video_is_409(alice: httpx.Client, source: dict[str, Any]) -> None:
@@ -115,16 +113,12 @@ BAD_BODIES = [
 def test_invalid_extend_fields_are_400_naming_the_field(
     alice: httpx.Client, source: dict[str, Any], body: dict[str, Any], param: str, code: str | None
 ) -> None:
-    assert_error(
-        alice.post(f"/v1/videos/{source['id']}/extend", json=body), 400, param=param, code=code
-    )
+    assert_error(alice.post(f"/v1/videos/{source['id']}/extend", json=body), 400, param=param, code=code)
 
 
 def test_malformed_bodies_are_400(alice: httpx.Client, source: dict[str, Any]) -> None:
     path = f"/v1/videos/{source['id']}/extend"
-    assert_error(
-        alice.post(path, content=b"{not json", headers={"Content-Type": "application/json"}), 400
-    )
+    assert_error(alice.post(path, content=b"{not json", headers={"Content-Type": "application/json"}), 400)
     assert_error(alice.post(path, content=b"", headers={"Content-Type": "application/json"}), 400)
     assert_error(alice.post(path, json=["a list"]), 400)
     assert_error(
@@ -142,24 +136,16 @@ def test_malformed_bodies_are_400(alice: httpx.Client, source: dict[str, Any]) -
     )
 
 
-def test_uploading_something_that_is_not_a_video_is_400(
-    alice: httpx.Client, tmp_path: Path
-) -> None:
+def test_uploading_something_that_is_not_a_video_is_400(alice: httpx.Client, tmp_path: Path) -> None:
     junk = tmp_path / "notes.mp4"
     junk.write_text("this is not a video" * 100)
     with open(junk, "rb") as handle:
-        response = alice.post(
-            "/v1/videos/uploads", files={"file": ("notes.mp4", handle, "video/mp4")}
-        )
+        response = alice.post("/v1/videos/uploads", files={"file": ("notes.mp4", handle, "video/mp4")})
     assert_error(response, 400, param="file", code="invalid_video")
-    assert_error(
-        alice.post("/v1/videos/uploads", data={"model": "grok-video-3"}), 400, param="file"
-    )
+    assert_error(alice.post("/v1/videos/uploads", data={"model": "grok-video-3"}), 400, param="file")
 
 
-def test_a_failing_task_says_why(
-    alice: httpx.Client, source: dict[str, Any], server: ServerProcess
-) -> None:
+def test_a_failing_task_says_why(alice: httpx.Client, source: dict[str, Any], server: ServerProcess) -> None:
     """A reference image that is reachable but not an image: the task fails with a reason."""
     # The name resolves via the real DNS only for well-formed public hosts; use a loopback
     # literal that the request-time check refuses, and a data: URL that decodes to non-image bytes.
@@ -199,9 +185,7 @@ def test_the_seeds_curl_example_works_verbatim(
     "upscale": true
   }}'"""
     # start_time 4 is beyond this 3 s source: the verbatim example must answer a clear 400.
-    out = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, check=True, timeout=30
-    )
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True, timeout=30)
     assert '"param":"start_time"' in out.stdout.replace(" ", "")
     # On a long enough source the same request is accepted.
     long_source = upload(alice, clip_10s)["id"]

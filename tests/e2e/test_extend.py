@@ -24,9 +24,7 @@ def source_frames(clip_10s: Path) -> list[np.ndarray]:
     return decode_all(clip_10s)[0]
 
 
-def test_upload_is_a_completed_task_with_a_seed_style_id(
-    alice: httpx.Client, source: dict[str, Any]
-) -> None:
+def test_upload_is_a_completed_task_with_a_seed_style_id(alice: httpx.Client, source: dict[str, Any]) -> None:
     assert source["id"].startswith("grok:")
     assert source["status"] == "completed"
     body = alice.get("/v1/video/query", params={"id": source["id"]}).json()
@@ -73,8 +71,7 @@ def test_extend_at_second_4_keeps_the_source_and_continues_it(
     assert psnr(new[0], source_frames[kept - 1]) >= 22, "the new part does not start near the cut"
     assert psnr(new[0], source_frames[200]) < psnr(new[0], source_frames[kept - 1])
     changes = [
-        float(np.mean(np.abs(new[i].astype(int) - new[i - 12].astype(int))))
-        for i in range(12, len(new), 12)
+        float(np.mean(np.abs(new[i].astype(int) - new[i - 12].astype(int)))) for i in range(12, len(new), 12)
     ]
     assert min(changes) > 0.5, f"the new part is frozen: {changes}"
 
@@ -157,9 +154,7 @@ def test_create_generates_a_video(alice: httpx.Client) -> None:
     assert float(np.mean(np.abs(frames[0].astype(int) - frames[-1].astype(int)))) > 0.5
 
 
-def test_content_supports_range_requests_and_thumbnails(
-    alice: httpx.Client, source: dict[str, Any]
-) -> None:
+def test_content_supports_range_requests_and_thumbnails(alice: httpx.Client, source: dict[str, Any]) -> None:
     path = f"/v1/videos/{source['id']}/content"
     full = alice.get(path)
     assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
@@ -171,9 +166,7 @@ def test_content_supports_range_requests_and_thumbnails(
     assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
 
 
-def test_signed_url_is_bound_to_its_video_and_expiry(
-    alice: httpx.Client, source: dict[str, Any]
-) -> None:
+def test_signed_url_is_bound_to_its_video_and_expiry(alice: httpx.Client, source: dict[str, Any]) -> None:
     url = httpx.URL(alice.get("/v1/video/query", params={"id": source["id"]}).json()["video_url"])
     tampered = url.copy_merge_params({"expires": str(int(url.params["expires"]) + 1)})
     response = httpx.get(tampered)

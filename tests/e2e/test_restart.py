@@ -13,9 +13,7 @@ from tests.support import ServerProcess, decode_all, upload, wait_for_task
 pytestmark = pytest.mark.slow
 
 
-def test_kill_9_during_an_extend_still_completes_after_restart(
-    tmp_path: Path, clip_10s: Path
-) -> None:
+def test_kill_9_during_an_extend_still_completes_after_restart(tmp_path: Path, clip_10s: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     key = server.cli("keys", "create", "--name", "crash").stdout.strip()
     server.start()

@@ -54,9 +54,7 @@ def test_writer_output_is_faststart_mp4(clip: Any) -> None:
     assert _moov_before_mdat(clip.path)
 
 
-def test_decode_gives_every_frame_in_order_with_high_psnr(
-    clip: Any, psnr: Psnr, read_index: Helper
-) -> None:
+def test_decode_gives_every_frame_in_order_with_high_psnr(clip: Any, psnr: Psnr, read_index: Helper) -> None:
     decoded = list(iter_frames(clip.path))
     assert len(decoded) == len(clip.frames)
     for i, (got, want) in enumerate(zip(decoded, clip.frames, strict=True)):
@@ -102,9 +100,7 @@ def test_iter_frames_slice_is_bit_identical_to_full_decode(
     assert all(np.array_equal(a, b) for a, b in zip(tail, full[-3:], strict=True))
 
 
-def test_iter_frames_fallback_without_timestamps_is_exact(
-    clip: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_iter_frames_fallback_without_timestamps_is_exact(clip: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from videoloom.media import _frames
 
     expected = list(iter_frames(clip.path, start=30, stop=40))
@@ -230,9 +226,7 @@ def test_enhancer_upscales_and_is_sharper_than_bilinear(psnr: Psnr) -> None:
     yy, xx = np.mgrid[0:360, 0:640]
     grey = (((yy // 24 + xx // 24) % 2) * 200 + 20).astype(np.uint8)  # hard edges
     frame = np.stack([grey, grey, 255 - grey], axis=-1)
-    enhancer = Enhancer(
-        in_width=640, in_height=360, out_width=1920, out_height=1080, fps=Fraction(24)
-    )
+    enhancer = Enhancer(in_width=640, in_height=360, out_width=1920, out_height=1080, fps=Fraction(24))
     out = enhancer.process(frame)
     assert out.shape == (1080, 1920, 3) and out.dtype == np.uint8
     bilinear = cv2.resize(frame, (1920, 1080), interpolation=cv2.INTER_LINEAR)
@@ -297,9 +291,7 @@ def test_normalize_vp9_webm_with_odd_size_reencodes(
         assert psnr(got, want[:90, :160]) >= 30
 
 
-def test_normalize_mov_and_non_browser_h264(
-    tmp_path: Path, make_frame: Helper, encode_raw: Helper
-) -> None:
+def test_normalize_mov_and_non_browser_h264(tmp_path: Path, make_frame: Helper, encode_raw: Helper) -> None:
     source = [make_frame(i, 160, 90) for i in range(12)]
     mov = tmp_path / "upload.mov"
     encode_raw(mov, source, codec="h264", container_format="mov")
@@ -313,9 +305,7 @@ def test_normalize_mov_and_non_browser_h264(
     assert (info.codec, info.pix_fmt, info.frame_count) == ("h264", "yuv420p", 12)
 
 
-def test_normalize_rejects_what_is_not_a_video(
-    clip: Any, tmp_path: Path, make_frame: Helper
-) -> None:
+def test_normalize_rejects_what_is_not_a_video(clip: Any, tmp_path: Path, make_frame: Helper) -> None:
     text = tmp_path / "upload.mp4"
     text.write_text("definitely not a video " * 200)
     jpeg = tmp_path / "photo.jpg"

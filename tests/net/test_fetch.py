@@ -86,9 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         state.requests.append(
-            Seen(
-                self.path, self.headers.get("Host"), {k.lower(): v for k, v in self.headers.items()}
-            )
+            Seen(self.path, self.headers.get("Host"), {k.lower(): v for k, v in self.headers.items()})
         )
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
@@ -226,9 +224,7 @@ def resolver() -> FakeResolver:
 
 @pytest.fixture
 async def fetcher(resolver: FakeResolver) -> AsyncIterator[SafeFetcher]:
-    async with SafeFetcher(
-        policy=LOOPBACK_ONLY, resolver=resolver, limits=FetchLimits(timeout_s=5)
-    ) as f:
+    async with SafeFetcher(policy=LOOPBACK_ONLY, resolver=resolver, limits=FetchLimits(timeout_s=5)) as f:
         yield f
 
 
@@ -285,9 +281,7 @@ async def test_fetch_through_name_connects_to_checked_address_with_host_header(
     assert result.content_type == "image/png"
     assert result.url == url
     assert resolver.calls == [(HOST, server.port)]  # resolved exactly once
-    assert [(r.path, r.host) for r in server.requests] == [
-        ("/image.png?size=small", f"{HOST}:{server.port}")
-    ]
+    assert [(r.path, r.host) for r in server.requests] == [("/image.png?size=small", f"{HOST}:{server.port}")]
     seen = server.requests[0].headers
     assert "cookie" not in seen and "authorization" not in seen
     assert seen.get("accept-encoding") == "identity"
@@ -363,9 +357,7 @@ async def test_redirect_to_name_resolving_to_refused_address_is_not_followed(
 @pytest.mark.parametrize(
     "target", ["file:///etc/passwd", "ftp://images.example.test/x", "gopher://127.0.0.1:70/"]
 )
-async def test_redirect_to_other_scheme_is_refused(
-    server: Server, fetcher: SafeFetcher, target: str
-) -> None:
+async def test_redirect_to_other_scheme_is_refused(server: Server, fetcher: SafeFetcher, target: str) -> None:
     with pytest.raises(FetchError) as info:
         await fetcher.fetch(server.url(f"/redirect?to={target}"))
     assert info.value.code == "unsupported_url_scheme"
@@ -393,9 +385,7 @@ async def test_redirect_limit(server: Server, resolver: FakeResolver) -> None:
 
 
 @pytest.mark.parametrize("path", ["/large", "/large-chunked", "/gzip-bomb"])
-async def test_body_over_limit_is_refused(
-    server: Server, resolver: FakeResolver, path: str
-) -> None:
+async def test_body_over_limit_is_refused(server: Server, resolver: FakeResolver, path: str) -> None:
     async with SafeFetcher(
         policy=LOOPBACK_ONLY, resolver=resolver, limits=FetchLimits(max_bytes=1000)
     ) as fetcher:
@@ -406,9 +396,7 @@ async def test_body_over_limit_is_refused(
 
 
 @pytest.mark.parametrize("path", ["/endless-chunked", "/lying-length"])
-async def test_body_over_limit_is_refused_early(
-    server: Server, resolver: FakeResolver, path: str
-) -> None:
+async def test_body_over_limit_is_refused_early(server: Server, resolver: FakeResolver, path: str) -> None:
     # Without an up-front Content-Length check and a check while streaming, these would run
     # into the deadline instead of failing fast with too_large.
     async with SafeFetcher(
@@ -449,18 +437,14 @@ async def test_slow_resolver_counts_against_the_deadline(server: Server) -> None
         await asyncio.sleep(5)
         return ["127.0.0.1"]
 
-    async with SafeFetcher(
-        policy=LOOPBACK_ONLY, resolver=slow, limits=FetchLimits(timeout_s=0.3)
-    ) as fetcher:
+    async with SafeFetcher(policy=LOOPBACK_ONLY, resolver=slow, limits=FetchLimits(timeout_s=0.3)) as fetcher:
         with pytest.raises(FetchError) as info:
             await fetcher.fetch(server.url("/image.png", HOST))
     assert info.value.code == "timeout"
     assert server.requests == []
 
 
-async def test_http_error_status_without_leaking_path_or_query(
-    server: Server, fetcher: SafeFetcher
-) -> None:
+async def test_http_error_status_without_leaking_path_or_query(server: Server, fetcher: SafeFetcher) -> None:
     with pytest.raises(FetchError) as info:
         await fetcher.fetch(server.url("/status/404?token=SECRET-TOKEN", HOST))
     assert info.value.code == "http_error"
@@ -573,9 +557,7 @@ async def test_load_reference_image_rejects_non_image(server: Server, fetcher: S
     assert info.value.code == "invalid_image"
 
 
-async def test_load_reference_image_respects_max_bytes(
-    server: Server, fetcher: SafeFetcher
-) -> None:
+async def test_load_reference_image_respects_max_bytes(server: Server, fetcher: SafeFetcher) -> None:
     with pytest.raises(FetchError) as info:
         await load_reference_image(server.url("/image.png", HOST), fetcher, max_bytes=len(PNG) - 1)
     assert info.value.code == "too_large"
@@ -587,9 +569,7 @@ async def test_load_reference_image_from_data_url(fetcher: SafeFetcher) -> None:
     assert image.mode == "RGB" and image.size == (8, 6)
     # Line-wrapped base64 (as some encoders write it) is accepted too.
     wrapped = base64.encodebytes(PNG).decode()
-    image = await load_reference_image(
-        "data:image/png;base64," + wrapped, fetcher, max_bytes=100_000
-    )
+    image = await load_reference_image("data:image/png;base64," + wrapped, fetcher, max_bytes=100_000)
     assert image.size == (8, 6)
 
 
@@ -604,9 +584,7 @@ async def test_load_reference_image_from_data_url(fetcher: SafeFetcher) -> None:
         ("data:image/png;base64,aGVsbG8=", "invalid_image"),  # valid base64, not an image
     ],
 )
-async def test_load_reference_image_bad_data_urls(
-    fetcher: SafeFetcher, url: str, code: str
-) -> None:
+async def test_load_reference_image_bad_data_urls(fetcher: SafeFetcher, url: str, code: str) -> None:
     with pytest.raises(FetchError) as info:
         await load_reference_image(url, fetcher, max_bytes=100_000)
     assert info.value.code == code
@@ -631,9 +609,7 @@ async def test_load_reference_image_pixel_cap_and_truncation(fetcher: SafeFetche
     with pytest.raises(FetchError) as info:
         await load_reference_image(url, fetcher, max_bytes=1_000_000, max_pixels=19_999)
     assert info.value.code == "invalid_image" and "pixels" in info.value.message
-    assert (
-        await load_reference_image(url, fetcher, max_bytes=1_000_000, max_pixels=20_000)
-    ).size == (
+    assert (await load_reference_image(url, fetcher, max_bytes=1_000_000, max_pixels=20_000)).size == (
         200,
         100,
     )

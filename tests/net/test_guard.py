@@ -104,9 +104,7 @@ def test_allow_private_lifts_every_refusal(address: str) -> None:
     AddressPolicy(allow_private=True).check(address)
 
 
-@pytest.mark.parametrize(
-    "garbage", ["", "example.com", "1.2.3.4.5", "::g", "256.1.1.1", "10.0.0.1/8"]
-)
+@pytest.mark.parametrize("garbage", ["", "example.com", "1.2.3.4.5", "::g", "256.1.1.1", "10.0.0.1/8"])
 def test_non_addresses_are_refused_even_with_allow_private(garbage: str) -> None:
     for policy in (AddressPolicy(), AddressPolicy(allow_private=True)):
         with pytest.raises(AddressNotAllowed, match="not a valid IP address"):
@@ -125,10 +123,7 @@ def test_allow_list_admits_exactly_the_listed_network() -> None:
 
 def test_allow_list_accepts_strings_and_ipv6() -> None:
     policy = AddressPolicy(allowed_networks=("fd00:1::/64", "192.168.10.0/24"))  # type: ignore[arg-type]
-    assert all(
-        isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
-        for n in policy.allowed_networks
-    )
+    assert all(isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network) for n in policy.allowed_networks)
     policy.check("fd00:1::5")
     policy.check("192.168.10.200")
     with pytest.raises(AddressNotAllowed):
@@ -141,9 +136,7 @@ def test_allow_list_can_admit_metadata_but_only_when_listed() -> None:
     policy = AddressPolicy(allowed_networks=(ipaddress.ip_network("169.254.0.0/16"),))
     policy.check("169.254.169.254")
     with pytest.raises(AddressNotAllowed):
-        AddressPolicy(allowed_networks=(ipaddress.ip_network("10.0.0.0/8"),)).check(
-            "169.254.169.254"
-        )
+        AddressPolicy(allowed_networks=(ipaddress.ip_network("10.0.0.0/8"),)).check("169.254.169.254")
 
 
 @pytest.mark.parametrize(
@@ -193,9 +186,7 @@ def test_validate_accepts_http_urls(url: str) -> None:
 
 def test_validate_accepts_png_data_url() -> None:
     validate_image_url(_png_data_url(), policy=AddressPolicy())
-    validate_image_url(
-        _png_data_url().replace("image/png;", "image/png;name=x.png;"), policy=AddressPolicy()
-    )
+    validate_image_url(_png_data_url().replace("image/png;", "image/png;name=x.png;"), policy=AddressPolicy())
 
 
 @pytest.mark.parametrize(

@@ -42,9 +42,7 @@ async def test_concurrent_claimers_never_share_a_task(repo: TaskRepository) -> N
 
     async def claimer(worker: str) -> list[str]:
         got = []
-        while task := await repo.claim(
-            worker_id=worker, models=None, now=time.time(), lease_seconds=60
-        ):
+        while task := await repo.claim(worker_id=worker, models=None, now=time.time(), lease_seconds=60):
             got.append(task.id)
         return got
 
@@ -85,17 +83,12 @@ async def test_terminal_tasks_refuse_every_transition(repo: TaskRepository) -> N
     await repo.insert(make_task(1), enqueued_at=1.0)
     task = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
     assert task is not None
-    assert await repo.complete(
-        task.id, "w", now=time.time(), expires_at=0, output={"duration": 2.0}
-    )
+    assert await repo.complete(task.id, "w", now=time.time(), expires_at=0, output={"duration": 2.0})
     assert not await repo.fail(
         task.id, worker_id=None, now=time.time(), error=TaskError(code="x", message="y")
     )
     assert not await repo.release(task.id, "w", now=time.time())
-    assert (
-        await repo.claim(worker_id="w2", models=None, now=time.time() + 1000, lease_seconds=60)
-        is None
-    )
+    assert await repo.claim(worker_id="w2", models=None, now=time.time() + 1000, lease_seconds=60) is None
     done = await repo.get("t1", task.id)
     assert done is not None and done.status is TaskStatus.COMPLETED and done.duration == 2.0
 

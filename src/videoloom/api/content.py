@@ -49,18 +49,14 @@ async def download_content(
         if (
             expires is None
             or signature is None
-            or not verify_content(
-                container.secret, video_id, variant, expires, signature, int(time.time())
-            )
+            or not verify_content(container.secret, video_id, variant, expires, signature, int(time.time()))
         ):
             raise AuthenticationFailed(
                 "the content URL's signature is invalid or has expired", code="invalid_signature"
             )
         task = await container.tasks.get_any_tenant(video_id)
         if task is None:
-            raise NotFound(
-                f"no video with id {video_id!r}", param="video_id", code="video_not_found"
-            )
+            raise NotFound(f"no video with id {video_id!r}", param="video_id", code="video_not_found")
     else:
         caller = await authenticate(request, container)
         task = await container.service.get(caller.tenant_id, video_id, param="video_id")
@@ -68,9 +64,7 @@ async def download_content(
     key = task.video_key if variant == "video" else task.thumbnail_key
     path = container.blobs.path(key) if key else None
     if path is None or not path.is_file():
-        raise NotFound(
-            f"video {video_id} has no {variant}", param="variant", code="content_missing"
-        )
+        raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
     suffix = "mp4" if variant == "video" else "jpg"
     return FileResponse(
         path,

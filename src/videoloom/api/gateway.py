@@ -107,9 +107,7 @@ async def query_video(
 ) -> VideoQueryResponse:
     task = await container.service.get(caller.tenant_id, id)
     now = int(time.time())
-    done = task.status is TaskStatus.COMPLETED and (
-        task.expires_at is None or task.expires_at >= now
-    )
+    done = task.status is TaskStatus.COMPLETED and (task.expires_at is None or task.expires_at >= now)
     return VideoQueryResponse(
         id=task.id,
         status=_STATUS[task.status],
@@ -133,9 +131,7 @@ async def query_video(
         size=task.params.get("size"),
         aspect_ratio=task.params.get("aspect_ratio"),
         upscale=task.params.get("upscale"),
-        error=GatewayError(code=task.error.code, message=task.error.message)
-        if task.error
-        else None,
+        error=GatewayError(code=task.error.code, message=task.error.message) if task.error else None,
     )
 
 

@@ -32,7 +32,5 @@ class ModelList(BaseModel):
 @router.get("/models", response_model=ModelList)
 async def list_models(_: CallerDep, container: ContainerDep) -> ModelList:
     return ModelList(
-        data=[
-            Model(id=m.name, engine=m.engine, description=m.description) for m in container.registry
-        ]
+        data=[Model(id=m.name, engine=m.engine, description=m.description) for m in container.registry]
     )

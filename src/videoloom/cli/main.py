@@ -56,9 +56,7 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST)."
-)
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default 8000, or VIDEOLOOM_PORT).")
 def serve(host: str | None, port: int | None) -> None:
     """Run the API server with its embedded worker."""
@@ -68,9 +66,7 @@ def serve(host: str | None, port: int | None) -> None:
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = _first_start_key(settings)
     if key is not None:
         base = f"http://{settings.host}:{settings.port}"

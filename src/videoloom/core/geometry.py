@@ -42,7 +42,7 @@ def aspect_of(width: int, height: int) -> Fraction:
     return Fraction(width, height)
 
 
-def _even(x: float) -> int:
+def _even(x: float | Fraction) -> int:
     return max(2, round(x / 2) * 2)
 
 

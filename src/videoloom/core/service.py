@@ -84,9 +84,7 @@ class TaskService:
 
     def ensure_downloadable(self, task: Task) -> None:
         if task.status is not TaskStatus.COMPLETED or not task.video_key:
-            raise Conflict(
-                f"video {task.id} is {task.status.value}, not completed", code="video_not_ready"
-            )
+            raise Conflict(f"video {task.id} is {task.status.value}, not completed", code="video_not_ready")
         if task.expires_at is not None and task.expires_at < int(self._clock()):
             raise Gone(f"video {task.id} expired at {task.expires_at}", code="video_expired")
 
@@ -108,9 +106,7 @@ class TaskService:
         duration = DEFAULT_DURATION if command.duration is None else command.duration
         limit = min(15, spec.max_duration)
         if not 1 <= duration <= limit:
-            raise InvalidRequest(
-                f"duration must be between 1 and {limit} seconds", param="duration"
-            )
+            raise InvalidRequest(f"duration must be between 1 and {limit} seconds", param="duration")
         size = parse_size(command.size)
         if command.aspect_ratio is not None:
             parse_aspect_ratio(command.aspect_ratio)
@@ -209,9 +205,7 @@ class TaskService:
         )
         return await self._enqueue(task)
 
-    async def create_upload(
-        self, tenant_id: str, path: Path, *, model: str, prompt: str = ""
-    ) -> Task:
+    async def create_upload(self, tenant_id: str, path: Path, *, model: str, prompt: str = "") -> Task:
         spec = self._registry.get(model)
         now = int(self._clock())
         task_id = new_task_id(spec.family)

@@ -17,9 +17,7 @@ def sign_content(secret: bytes, task_id: str, variant: str, expires: int) -> str
     return _digest(secret, task_id, variant, expires)
 
 
-def verify_content(
-    secret: bytes, task_id: str, variant: str, expires: int, signature: str, now: int
-) -> bool:
+def verify_content(secret: bytes, task_id: str, variant: str, expires: int, signature: str, now: int) -> bool:
     if expires < now:
         return False
     return hmac.compare_digest(_digest(secret, task_id, variant, expires), signature)

@@ -18,9 +18,7 @@ def create_engine(spec: ModelSpec) -> Engine:
         try:
             return MotionEngine(**dict(spec.options))
         except (TypeError, ValueError) as exc:
-            raise EngineError(
-                f"model {spec.name}: bad engine options: {exc}", code="engine_config"
-            ) from exc
+            raise EngineError(f"model {spec.name}: bad engine options: {exc}", code="engine_config") from exc
     raise EngineError(
         f"model {spec.name}: unknown engine {spec.engine!r} (known: {', '.join(ENGINE_KINDS)})",
         code="engine_config",

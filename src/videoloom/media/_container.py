@@ -39,9 +39,7 @@ def open_input(path: str | os.PathLike[str]) -> Iterator[InputContainer]:
         raise MediaError(f"cannot open {os.path.basename(name)!r} as media: {exc}") from exc
     try:
         if not set(container.format.name.split(",")) & ACCEPTED_FORMATS:
-            raise MediaError(
-                f"unsupported file type {container.format.name!r}: use MP4, MOV or WebM"
-            )
+            raise MediaError(f"unsupported file type {container.format.name!r}: use MP4, MOV or WebM")
         yield container
     finally:
         container.close()

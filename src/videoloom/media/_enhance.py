@@ -63,9 +63,7 @@ class Enhancer:
     def process(self, frame: np.ndarray) -> np.ndarray:
         """One RGB ``uint8`` frame ``(in_h, in_w, 3)`` in, one ``(out_h, out_w, 3)`` out."""
         if frame.shape != self.in_shape or frame.dtype != np.uint8:
-            raise ValueError(
-                f"frame must be uint8 {self.in_shape}, got {frame.dtype} {frame.shape}"
-            )
+            raise ValueError(f"frame must be uint8 {self.in_shape}, got {frame.dtype} {frame.shape}")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         video_frame.pts = self._pts
         video_frame.time_base = self._time_base

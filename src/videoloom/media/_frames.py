@@ -58,9 +58,7 @@ def _iter_frames(path: str, start: int, stop: int | None) -> Iterator[np.ndarray
             raise MediaError(f"the video cannot be decoded: {exc}") from exc
 
 
-def _frames_from(
-    container: InputContainer, stream: VideoStream, start: int
-) -> Iterator[VideoFrame]:
+def _frames_from(container: InputContainer, stream: VideoStream, start: int) -> Iterator[VideoFrame]:
     """Frames from index ``start`` on: seek + decode forward, or a plain skip as the fallback."""
     timestamps = _presentation_timestamps(container, stream)
     if timestamps is not None:

@@ -11,9 +11,7 @@ from PIL import Image
 __all__ = ["write_thumbnail"]
 
 
-def write_thumbnail(
-    frame: np.ndarray, path: str | os.PathLike[str], *, max_width: int = 640
-) -> None:
+def write_thumbnail(frame: np.ndarray, path: str | os.PathLike[str], *, max_width: int = 640) -> None:
     """Save an RGB ``uint8`` frame as a JPEG (quality 85), at most ``max_width`` wide."""
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 frame, got {frame.dtype} {frame.shape}")

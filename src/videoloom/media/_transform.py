@@ -13,9 +13,7 @@ import numpy as np
 __all__ = ["centre_crop_box", "fit_frame"]
 
 
-def centre_crop_box(
-    src_width: int, src_height: int, width: int, height: int
-) -> tuple[int, int, int, int]:
+def centre_crop_box(src_width: int, src_height: int, width: int, height: int) -> tuple[int, int, int, int]:
     """The largest centred ``(x, y, w, h)`` box of the source with the target aspect ratio."""
     if min(src_width, src_height, width, height) <= 0:
         raise ValueError("sizes must be positive")

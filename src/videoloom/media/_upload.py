@@ -32,9 +32,7 @@ __all__ = ["normalize_upload"]
 UPLOAD_CRF = 14
 
 
-def normalize_upload(
-    src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str]
-) -> VideoInfo:
+def normalize_upload(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str]) -> VideoInfo:
     """Write an H.264 yuv420p ``+faststart`` MP4 of ``src_path``'s video to ``dst_path``.
 
     Returns ``probe(dst_path)``. Raises ``MediaError`` for anything that is not

@@ -57,9 +57,7 @@ class VideoWriter:
         if gop_size is not None:
             options["g"] = str(gop_size)
         try:
-            self._container = av.open(
-                self.path, mode="w", format="mp4", options={"movflags": "+faststart"}
-            )
+            self._container = av.open(self.path, mode="w", format="mp4", options={"movflags": "+faststart"})
         except AV_ERRORS as exc:
             raise MediaError(f"cannot create {self.path!r}: {exc}") from exc
         try:

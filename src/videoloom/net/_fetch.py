@@ -174,9 +174,7 @@ class SafeFetcher:
         self._limits = limits
         self._resolver = resolver
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_keepalive_connections=0), retries=0
-            )
+            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0), retries=0)
         self._client = httpx.AsyncClient(
             transport=transport,
             trust_env=False,  # no proxies or .netrc credentials from the environment
@@ -209,9 +207,7 @@ class SafeFetcher:
 
     async def fetch(self, url: str, *, max_bytes: int | None = None) -> FetchedResource:
         """GET ``url`` safely. ``max_bytes`` may lower (never raise) ``limits.max_bytes``."""
-        cap = (
-            self._limits.max_bytes if max_bytes is None else min(max_bytes, self._limits.max_bytes)
-        )
+        cap = self._limits.max_bytes if max_bytes is None else min(max_bytes, self._limits.max_bytes)
         target = _parse_target(url)
         try:
             async with asyncio.timeout(self._limits.timeout_s):
@@ -232,9 +228,7 @@ class SafeFetcher:
             except httpx.TimeoutException as exc:
                 raise TimeoutError from exc  # reported by fetch() like the overall deadline
             except httpx.HTTPError as exc:
-                raise FetchError(
-                    f"could not connect to {target.origin}", code="connection_failed"
-                ) from exc
+                raise FetchError(f"could not connect to {target.origin}", code="connection_failed") from exc
             try:
                 location = response.headers.get("Location")
                 if response.status_code in _REDIRECT_STATUSES and location:
@@ -277,9 +271,7 @@ class SafeFetcher:
             except FetchError:
                 raise
             except (OSError, UnicodeError, ValueError) as exc:
-                raise FetchError(
-                    f"could not resolve host {target.host!r}", code="resolution_failed"
-                ) from exc
+                raise FetchError(f"could not resolve host {target.host!r}", code="resolution_failed") from exc
             if not addresses:
                 raise FetchError(
                     f"host {target.host!r} did not resolve to any address",

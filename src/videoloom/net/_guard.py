@@ -189,9 +189,7 @@ class AddressPolicy:
 
     def __post_init__(self) -> None:
         networks = tuple(
-            n
-            if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
-            else ipaddress.ip_network(n)
+            n if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network) else ipaddress.ip_network(n)
             for n in self.allowed_networks
         )
         object.__setattr__(self, "allowed_networks", networks)

@@ -105,9 +105,7 @@ def validate_image_url(url: str, *, policy: AddressPolicy) -> None:
     except (httpx.InvalidURL, TypeError, ValueError, UnicodeDecodeError):
         raise InvalidRequest("the image URL is not a valid URL", code="invalid_url") from None
     if userinfo:
-        raise InvalidRequest(
-            "image URLs must not contain credentials (user:password@)", code="invalid_url"
-        )
+        raise InvalidRequest("image URLs must not contain credentials (user:password@)", code="invalid_url")
     if not host:
         raise InvalidRequest("the image URL has no host", code="invalid_url")
     if port is not None and not 0 < port < 65536:

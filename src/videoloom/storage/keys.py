@@ -48,9 +48,7 @@ class ApiKeyRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(
-        self, *, name: str, tenant_id: str, is_admin: bool = False
-    ) -> tuple[ApiKey, str]:
+    async def create(self, *, name: str, tenant_id: str, is_admin: bool = False) -> tuple[ApiKey, str]:
         """Returns the record and the plaintext key, which is never stored nor shown again."""
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         now = int(time.time())
@@ -91,9 +89,7 @@ class ApiKeyRepository:
 
     async def list(self) -> list[ApiKey]:
         async with self._engine.connect() as conn:
-            result = await conn.execute(
-                select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
-            )
+            result = await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
             return [_from_row(row) for row in result]
 
     async def revoke(self, name: str) -> ApiKey:
@@ -111,6 +107,4 @@ class ApiKeyRepository:
 
     async def count(self) -> int:
         async with self._engine.connect() as conn:
-            return int(
-                (await conn.execute(select(func.count()).select_from(api_keys))).scalar_one()
-            )
+            return int((await conn.execute(select(func.count()).select_from(api_keys))).scalar_one())

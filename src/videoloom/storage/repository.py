@@ -20,11 +20,9 @@ from videoloom.storage.schema import tasks
 __all__ = ["TaskRepository"]
 
 
-def _row_to_task(row: Mapping[str, Any]) -> Task:
+def _row_to_task(row: Mapping[Any, Any]) -> Task:
     error = (
-        TaskError(code=row["error_code"], message=row["error_message"] or "")
-        if row["error_code"]
-        else None
+        TaskError(code=row["error_code"], message=row["error_message"] or "") if row["error_code"] else None
     )
     return Task(
         id=row["id"],
@@ -153,12 +151,12 @@ class TaskRepository:
         candidate = select(tasks.c.id).where(runnable)
         if models is not None:
             candidate = candidate.where(tasks.c.model.in_(list(models)))
-        candidate = (
+        oldest = (
             candidate.order_by(tasks.c.enqueued_at).limit(1).with_for_update(skip_locked=True)
         ).scalar_subquery()
         statement = (
             update(tasks)
-            .where(tasks.c.id == candidate, runnable)
+            .where(tasks.c.id == oldest, runnable)
             .values(
                 status=TaskStatus.PROCESSING.value,
                 worker_id=worker_id,
@@ -185,9 +183,7 @@ class TaskRepository:
         """Extend the lease; False means the task is no longer ours (lease lost or cancelled)."""
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(tasks)
-                .where(self._held(task_id, worker_id))
-                .values(lease_expires_at=lease_until)
+                update(tasks).where(self._held(task_id, worker_id)).values(lease_expires_at=lease_until)
             )
             return result.rowcount == 1
 
@@ -239,9 +235,7 @@ class TaskRepository:
             )
             return result.rowcount == 1
 
-    async def fail(
-        self, task_id: str, *, worker_id: str | None, now: float, error: TaskError
-    ) -> bool:
+    async def fail(self, task_id: str, *, worker_id: str | None, now: float, error: TaskError) -> bool:
         condition = [tasks.c.id == task_id, tasks.c.status.in_(_statuses(TaskStatus.FAILED))]
         if worker_id is not None:
             condition.append(tasks.c.worker_id == worker_id)
@@ -281,8 +275,6 @@ class TaskRepository:
     async def count_runnable(self) -> int:
         async with self._engine.connect() as conn:
             result = await conn.execute(
-                select(func.count())
-                .select_from(tasks)
-                .where(tasks.c.status == TaskStatus.QUEUED.value)
+                select(func.count()).select_from(tasks).where(tasks.c.status == TaskStatus.QUEUED.value)
             )
             return int(result.scalar_one())

@@ -115,23 +115,21 @@ def render(
                 thumbnail_frame = out
             written += 1
 
+        job = GenerateJob(
+            width=work_w,
+            height=work_h,
+            fps=plan.fps,
+            num_frames=new_frames,
+            prompt=plan.prompt,
+            reference_images=plan.reference_images,
+            seed=plan.seed,
+        )
         if plan.source is None:
-            job = GenerateJob(
-                width=work_w,
-                height=work_h,
-                fps=plan.fps,
-                num_frames=new_frames,
-                prompt=plan.prompt,
-                reference_images=plan.reference_images,
-                seed=plan.seed,
-            )
             for frame in engine.generate(job, progress):
                 emit(frame)
         else:
             info = probe(plan.source)
-            keep = (
-                info.frame_count if plan.start_time is None else round(plan.start_time * plan.fps)
-            )
+            keep = info.frame_count if plan.start_time is None else round(plan.start_time * plan.fps)
             keep = min(keep, info.frame_count)
             total = keep + new_frames
             context: deque[np.ndarray] = deque(maxlen=CONTEXT_FRAMES)
@@ -144,17 +142,8 @@ def render(
             if not context:  # start_time 0: continue from the very first frame
                 first = next(iter_frames(plan.source, stop=1))
                 context.append(fit_frame(first, work_w, work_h))
-            job = ExtendJob(
-                width=work_w,
-                height=work_h,
-                fps=plan.fps,
-                num_frames=new_frames,
-                prompt=plan.prompt,
-                reference_images=plan.reference_images,
-                seed=plan.seed,
-                context=tuple(context),
-            )
-            for frame in engine.extend(job, lambda f: progress((keep + f * new_frames) / total)):
+            extend_job = ExtendJob(**vars(job), context=tuple(context))
+            for frame in engine.extend(extend_job, lambda f: progress((keep + f * new_frames) / total)):
                 emit(frame)
 
     if thumbnail_frame is not None:

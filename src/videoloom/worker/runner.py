@@ -89,9 +89,7 @@ class Worker:
         self._registry = registry
         self._fetcher = fetcher
         self._wakeup = wakeup
-        self._executor = ThreadPoolExecutor(
-            max_workers=config.concurrency, thread_name_prefix="render"
-        )
+        self._executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="render")
         self._running: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -180,9 +178,7 @@ class Worker:
             task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message)
         )
 
-    async def _monitor(
-        self, task: Task, state: dict[str, float], cancelled: threading.Event
-    ) -> None:
+    async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         """Write progress as it moves and renew the lease; a lost lease stops the render."""
         last_beat = time.monotonic()
         written = 0
@@ -210,14 +206,10 @@ class Worker:
         for index, url in enumerate(urls):
             try:
                 images.append(
-                    await load_reference_image(
-                        url, self._fetcher, max_bytes=self.config.max_image_bytes
-                    )
+                    await load_reference_image(url, self._fetcher, max_bytes=self.config.max_image_bytes)
                 )
             except FetchError as exc:
-                raise FetchError(
-                    f"images[{index}]: {exc.message}", code="image_fetch_failed"
-                ) from exc
+                raise FetchError(f"images[{index}]: {exc.message}", code="image_fetch_failed") from exc
         return images
 
     async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
