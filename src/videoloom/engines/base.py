@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-__all__ = ["Engine", "ExtendJob", "GenerateJob", "ProgressCallback"]
+__all__ = ["EditJob", "Engine", "ExtendJob", "GenerateJob", "ProgressCallback"]
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction of the job done, 0.0 to 1.0, as often as the engine likes."""
@@ -54,6 +54,24 @@ class ExtendJob(GenerateJob):
     context: Sequence[np.ndarray] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EditJob:
+    """Re-render a whole video as the prompt asks (colour, speed, crop, stabilise, …).
+
+    ``frames`` opens a fresh pass over the source's ``frame_count`` frames (already
+    at ``width``×``height``) each time it is called, so an edit may read the
+    video more than once (e.g. to measure camera shake, then to correct it).
+    """
+
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    frames: Callable[[], Iterator[np.ndarray]]
+    prompt: str
+    seed: int = 0
+
+
 class Engine(Protocol):
     """A generator of frames. Implementations are used from one worker thread at a time."""
 
@@ -66,5 +84,11 @@ class Engine(Protocol):
     def generate(self, job: GenerateJob, progress: ProgressCallback) -> Iterator[np.ndarray]: ...
 
     def extend(self, job: ExtendJob, progress: ProgressCallback) -> Iterator[np.ndarray]: ...
+
+    def edit(self, job: EditJob, progress: ProgressCallback) -> Iterator[np.ndarray]: ...
+
+    def edit_operations(self, prompt: str) -> list[str]:
+        """Names of the edits this engine would apply for ``prompt``; empty means it can do nothing."""
+        ...
 
     def close(self) -> None: ...
