@@ -51,8 +51,20 @@ no randomness at all; generate seeds from the prompt and ``job.seed``).
   prompt (see :mod:`videoloom.engines._procedural`), with drifting clouds,
   parallax hills and floating lights, and a gentle default push-in.
 
+**edit** re-renders a whole finished video as the prompt asks, with what
+classical image processing can honestly do: stabilise (two passes over the
+video: measure the camera path, then steady it), reverse, speed up or slow
+down, zoom in, mirror or flip, colour-grade (warm, cool, black and white,
+sepia, brighter, darker, contrast, saturation) and fade. The vocabulary, the
+fixed order the operations run in and their limits are in
+:mod:`videoloom.engines._edits`; ``edit_operations(prompt)`` names the
+operations a prompt asks for, and a prompt that asks for none of them is
+refused (``EngineError``, code ``edit_not_understood``), never answered with
+the video unchanged.
+
 Frames are produced lazily, one per ``next()``, so memory does not grow with
-the segment length.
+the segment length (an edit that reverses is the exception: it holds the
+source, up to a fixed cap).
 """
 
 from __future__ import annotations
@@ -67,9 +79,10 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from videoloom.core.errors import EngineError
+from videoloom.engines._edits import EditPlan, check_edit, parse_edits, render_edit
 from videoloom.engines._procedural import ProceduralScene, job_rng
 from videoloom.engines._prompt import CameraPath, Directions, parse_directions, smoothstep
-from videoloom.engines.base import ExtendJob, GenerateJob, ProgressCallback
+from videoloom.engines.base import EditJob, ExtendJob, GenerateJob, ProgressCallback
 
 __all__ = ["MotionEngine"]
 
@@ -236,6 +249,31 @@ class MotionEngine:
                 yield frame
         except cv2.error as exc:
             raise EngineError(f"motion engine failed while generating: {exc}") from exc
+
+    # -- edit -----------------------------------------------------------------------------------
+
+    def edit(self, job: EditJob, progress: ProgressCallback) -> Iterator[np.ndarray]:
+        """Re-render ``job``'s video as its prompt asks; checked now, frames made lazily.
+
+        The check includes the prompt: one that asks for nothing this engine can
+        do raises ``EngineError`` (code ``edit_not_understood``) here.
+        """
+        plan = check_edit(job)
+        return self._edit(job, plan, progress)
+
+    def _edit(self, job: EditJob, plan: EditPlan, progress: ProgressCallback) -> Iterator[np.ndarray]:
+        try:
+            yield from render_edit(job, plan, progress)
+        except cv2.error as exc:
+            raise EngineError(f"motion engine failed while editing: {exc}") from exc
+
+    def edit_operations(self, prompt: str) -> list[str]:
+        """Names of the edits ``prompt`` asks for, in the order they run; empty when none is understood.
+
+        E.g. ``["stabilize", "speed:2.0", "grade:warm"]``; the vocabulary is in
+        :mod:`videoloom.engines._edits`.
+        """
+        return parse_edits(prompt).operations
 
 
 # -- job checks -------------------------------------------------------------------------------
