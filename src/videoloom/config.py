@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,7 +17,43 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["Settings"]
+from videoloom.core.errors import InvalidRequest
+from videoloom.core.webhooks import validate_event_types, validate_secret
+
+__all__ = ["OperatorWebhookEndpoint", "Settings"]
+
+
+class OperatorWebhookEndpoint(BaseModel):
+    """One ``[[webhook_endpoints]]`` table: receives the events of every tenant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    """http(s) URL; deliveries pass the same address guard as tenant endpoints."""
+    secret: SecretStr
+    """Signing secret, ``whsec_<base64>`` (or any string, used as its UTF-8 bytes); masked in reprs."""
+    event_types: list[str] = Field(default_factory=lambda: ["video.completed", "video.failed"])
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("a webhook endpoint URL must start with http:// or https://")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr) -> SecretStr:
+        validate_secret(value.get_secret_value())
+        return value
+
+    @field_validator("event_types")
+    @classmethod
+    def _check_event_types(cls, value: list[str]) -> list[str]:
+        try:
+            return list(validate_event_types(value))
+        except InvalidRequest as exc:
+            raise ValueError(exc.message) from None
 
 
 class Settings(BaseSettings):
@@ -54,11 +90,39 @@ class Settings(BaseSettings):
     image_fetch_timeout_seconds: float = Field(default=10.0, gt=0)
     allow_private_urls: bool = Field(
         default=False,
-        description="Let reference-image URLs reach loopback/private addresses (closed networks, tests).",
+        description="Let image and webhook URLs reach loopback/private addresses (closed networks, tests).",
+    )
+
+    openai_status_vocabulary: Literal["openai", "gateway"] = Field(
+        default="openai",
+        description="Statuses on the OpenAI routes: queued/in_progress, or the gateway's processing.",
+    )
+    poll_after_ms: int = Field(default=1000, ge=100, description="openai-poll-after-ms sent while running.")
+
+    webhook_endpoints: list[OperatorWebhookEndpoint] = Field(
+        default_factory=list,
+        description="Operator endpoints that receive the webhook events of every tenant.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Deadline of one delivery attempt, connection included."
+    )
+    webhook_max_age_seconds: float = Field(
+        default=3 * 24 * 3600, gt=0, description="Deliveries are retried until the event is this old."
+    )
+    webhook_initial_backoff_seconds: float = Field(
+        default=5.0, gt=0, description="Backoff ceiling after the first failed attempt; doubles per attempt."
     )
 
     encoder_preset: str = "veryfast"
     encoder_crf: int = Field(default=18, ge=0, le=51)
+
+    @field_validator("webhook_endpoints")
+    @classmethod
+    def _unique_webhook_urls(cls, value: list[OperatorWebhookEndpoint]) -> list[OperatorWebhookEndpoint]:
+        urls = [endpoint.url for endpoint in value]
+        if len(set(urls)) != len(urls):
+            raise ValueError("webhook_endpoints lists the same URL twice")
+        return value
 
     @field_validator("public_base_url")
     @classmethod

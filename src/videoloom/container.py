@@ -16,14 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from videoloom.config import Settings
 from videoloom.core.models import ModelRegistry
 from videoloom.core.service import TaskService
+from videoloom.core.webhook_service import WebhookService
+from videoloom.core.webhooks import OperatorEndpoint, operator_endpoint_id
+from videoloom.engines.registry import create_engine as create_model_engine
 from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import LocalBlobStore
 from videoloom.storage.database import create_engine, migrate
 from videoloom.storage.keys import ApiKeyRepository
 from videoloom.storage.repository import TaskRepository
+from videoloom.storage.webhooks import WebhookRepository
 from videoloom.worker.ingest import Ingestor
 from videoloom.worker.runner import Worker, WorkerConfig
+from videoloom.worker.webhooks import WebhookDispatcher
 
 __all__ = ["Container"]
 
@@ -52,6 +57,10 @@ class Container:
     fetcher: SafeFetcher
     wakeup: LocalWakeUp
     secret: bytes
+    webhook_store: WebhookRepository
+    webhook_service: WebhookService
+    webhooks: WebhookDispatcher
+    """Started by the app lifespan; ``notify()`` it when a task finishes to cut event latency."""
     worker: Worker | None = None
 
     @classmethod
@@ -76,7 +85,30 @@ class Container:
             address_policy=policy,
             notify=wakeup.notify,
             ingest=Ingestor(blobs=blobs, tmp_dir=settings.tmp_dir),
+            files=blobs,
+            edit_operations=lambda model, prompt: create_model_engine(registry.get(model)).edit_operations(
+                prompt
+            ),
             retention_seconds=int(settings.retention_hours * 3600),
+        )
+        webhook_store = WebhookRepository(db)
+        webhooks = WebhookDispatcher(
+            repository=webhook_store,
+            fetcher=SafeFetcher(
+                policy=policy, limits=FetchLimits(timeout_s=settings.webhook_timeout_seconds)
+            ),
+            operators=[
+                OperatorEndpoint(
+                    id=operator_endpoint_id(e.url),
+                    url=e.url,
+                    secret=e.secret.get_secret_value(),
+                    event_types=tuple(e.event_types),
+                )
+                for e in settings.webhook_endpoints
+            ],
+            initial_backoff=settings.webhook_initial_backoff_seconds,
+            max_age=settings.webhook_max_age_seconds,
+            poll_interval=settings.poll_interval_seconds,
         )
         return cls(
             settings=settings,
@@ -89,6 +121,11 @@ class Container:
             fetcher=fetcher,
             wakeup=wakeup,
             secret=_load_or_create_secret(settings.secret_file),
+            webhook_store=webhook_store,
+            webhook_service=WebhookService(
+                store=webhook_store, address_policy=policy, send_test=webhooks.send_test
+            ),
+            webhooks=webhooks,
         )
 
     def start_worker(self) -> Worker:
@@ -110,6 +147,7 @@ class Container:
             registry=self.registry,
             fetcher=self.fetcher,
             wakeup=self.wakeup,
+            on_finished=self.webhooks.notify,
         )
         self.worker.start()
         return self.worker
@@ -117,5 +155,6 @@ class Container:
     async def close(self) -> None:
         if self.worker is not None:
             await self.worker.stop()
+        await self.webhooks.stop()
         await self.fetcher.aclose()
         await self.db.dispose()

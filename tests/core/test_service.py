@@ -13,6 +13,7 @@ from videoloom.core.models import ModelRegistry
 from videoloom.core.service import TaskService, UploadedVideo
 from videoloom.core.tasks import Task, TaskKind, TaskStatus
 from videoloom.net import AddressPolicy
+from videoloom.storage.blobs import LocalBlobStore
 from videoloom.storage.database import create_engine, migrate
 from videoloom.storage.repository import TaskRepository
 
@@ -35,6 +36,8 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[TaskService, TaskReposi
         address_policy=AddressPolicy(),
         notify=lambda: notified.append(1),
         ingest=_no_ingest,
+        files=LocalBlobStore(tmp_path / "blobs"),
+        edit_operations=lambda model, prompt: [],
         retention_seconds=3600,
         clock=lambda: NOW,
     )

@@ -43,7 +43,7 @@ def test_first_start_prints_one_key_with_a_curl_example(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert response.status_code == 200
         names = {m["id"]: m["engine"] for m in response.json()["data"]}
-        assert names == {"grok-video-3": "motion", "motion-1": "motion"}
+        assert names == {"grok-video-3": "motion", "sora-2": "motion", "motion-1": "motion"}
     finally:
         proc.terminate()
         proc.wait(timeout=30)

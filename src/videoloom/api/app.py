@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import content, gateway, models
+from videoloom.api import content, gateway, models, openai_videos, openai_webhooks
 from videoloom.api.errors import install_error_handlers
 from videoloom.config import Settings
 from videoloom.container import Container
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         if settings.embedded_worker:
             container.start_worker()
+        container.webhooks.start()  # async only, apart from the render threads; close() stops it
         try:
             yield
         finally:
@@ -38,6 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway.router)
     app.include_router(content.router)
     app.include_router(models.router)
+    app.include_router(openai_videos.router)
+    app.include_router(openai_webhooks.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -14,13 +14,14 @@ from videoloom.container import Container
 from videoloom.core.errors import AuthenticationFailed, NotFound
 from videoloom.core.signing import sign_content, verify_content
 from videoloom.core.tasks import Task
+from videoloom.storage.blobs import blob_key
 
 __all__ = ["content_url", "router"]
 
 router = APIRouter(prefix="/v1", tags=["content"])
 
-Variant = Literal["video", "thumbnail"]
-_MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg"}
+Variant = Literal["video", "thumbnail", "spritesheet"]
+_MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg", "spritesheet": "image/jpeg"}
 
 
 def content_url(request: Request, container: Container, task: Task, variant: Variant) -> str:
@@ -61,11 +62,16 @@ async def download_content(
         caller = await authenticate(request, container)
         task = await container.service.get(caller.tenant_id, video_id, param="video_id")
     container.service.ensure_downloadable(task)
-    key = task.video_key if variant == "video" else task.thumbnail_key
+    keys = {
+        "video": task.video_key,
+        "thumbnail": task.thumbnail_key,
+        "spritesheet": blob_key(task.tenant_id, task.id, "spritesheet.jpg"),
+    }
+    key = keys[variant]
     path = container.blobs.path(key) if key else None
     if path is None or not path.is_file():
         raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
-    suffix = "mp4" if variant == "video" else "jpg"
+    suffix = "mp4" if variant == "video" else f"{variant}.jpg"
     return FileResponse(
         path,
         media_type=_MEDIA_TYPES[variant],

@@ -33,8 +33,8 @@ class _Params(BaseModel):
     """``720P`` or ``1080P`` (case-insensitive); default 720P."""
     aspect_ratio: StrictStr | None = None
     """One of 16:9, 9:16, 1:1, 4:3, 3:4, 3:2, 2:3."""
-    duration: StrictInt | None = None
-    """Seconds of new content, 1–15; default 6."""
+    duration: StrictInt | None = Field(default=None, ge=1, le=15)
+    """Seconds of new content, 1–15 (the seed's range); default 6."""
     seed: StrictInt | None = None
     """Makes the CPU engine's output repeatable."""
 

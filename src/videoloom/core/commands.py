@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-__all__ = ["ExtendCommand", "GenerateCommand"]
+__all__ = ["EditCommand", "ExtendCommand", "GenerateCommand"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,6 +18,10 @@ class GenerateCommand:
     duration: int | None = None
     """Seconds of new content; None means the default (6)."""
     seed: int | None = None
+    dimensions: tuple[int, int] | None = None
+    """Exact (width, height), e.g. from the OpenAI dialect's ``1024x1792``; overrides size/aspect."""
+    image_uploads: tuple[bytes, ...] = ()
+    """Reference images sent as files with the request (already checked to decode)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,4 +30,11 @@ class ExtendCommand(GenerateCommand):
     start_time: int | None = None
     """Second of the source where the new content starts; None means the source's end."""
     upscale: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditCommand:
+    source_id: str
+    prompt: str
+    model: str | None = None
+    """None: the source's model when this server serves it, else the default model."""

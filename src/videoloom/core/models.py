@@ -5,11 +5,11 @@
     [models.grok-video-3]
     engine = "motion"          # which engine serves it
     family = "grok"            # id prefix: grok:<uuid>; default: the name up to its first '-'
-    max_duration = 15          # longest new segment, seconds
+    max_duration = 20          # longest new segment, seconds
     options = { damping = 0.97 }   # passed to the engine's constructor
 
-Without a file the built-in default maps the seed's ``grok-video-3`` and our
-``motion-1`` to the CPU motion engine.
+Without a file the built-in default maps the seed's ``grok-video-3``, the
+OpenAI SDK's default ``sora-2`` and our ``motion-1`` to the CPU motion engine.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ModelSpec:
     name: str
     engine: str
     family: str
-    max_duration: int = 15
+    max_duration: int = 20
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
@@ -48,6 +48,12 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         engine="motion",
         family="grok",
         description="The seed's model name, served locally by the CPU motion-extrapolation engine.",
+    ),
+    ModelSpec(
+        name="sora-2",
+        engine="motion",
+        family="sora",
+        description="The OpenAI SDK's default model name, served locally by the CPU motion engine.",
     ),
     ModelSpec(
         name="motion-1",
@@ -87,7 +93,7 @@ class ModelRegistry:
                     name=name,
                     engine=str(table["engine"]),
                     family=str(table.get("family") or _default_family(name)),
-                    max_duration=int(table.get("max_duration", 15)),
+                    max_duration=int(table.get("max_duration", 20)),
                     options=dict(table.get("options", {})),
                     description=str(table.get("description", "")),
                 )
@@ -112,6 +118,11 @@ class ModelRegistry:
     def default_model(self) -> str:
         """The first model listed: what an upload is filed under when none is named."""
         return next(iter(self._models))
+
+    @property
+    def openai_default_model(self) -> str:
+        """What an OpenAI-style create without ``model`` uses: the SDK's default when served."""
+        return "sora-2" if "sora-2" in self._models else self.default_model
 
     def names(self) -> list[str]:
         return sorted(self._models)

@@ -7,6 +7,7 @@ so an accepted task can never be lost between two stores.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from videoloom.core.commands import ExtendCommand, GenerateCommand
+from videoloom.core.commands import EditCommand, ExtendCommand, GenerateCommand
 from videoloom.core.errors import Conflict, Gone, InvalidRequest, MediaError, NotFound
 from videoloom.core.geometry import SIZES, aspect_of, output_size, parse_aspect_ratio, parse_size
 from videoloom.core.ids import new_task_id
@@ -31,6 +32,20 @@ MAX_IMAGES = 4
 class TaskStore(Protocol):
     async def insert(self, task: Task, *, enqueued_at: float) -> None: ...
     async def get(self, tenant_id: str, task_id: str) -> Task | None: ...
+    async def list_page(
+        self, tenant_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[Task], bool]: ...
+    async def cancel(self, tenant_id: str, task_id: str, *, now: float) -> bool: ...
+    async def delete(self, tenant_id: str, task_id: str) -> bool: ...
+
+
+class TaskFiles(Protocol):
+    def delete_task(self, tenant_id: str, task_id: str) -> None: ...
+    def put_bytes(self, tenant_id: str, task_id: str, name: str, content: bytes) -> str: ...
+
+
+EditOperations = Callable[[str, str], list[str]]
+"""(model name, prompt) → the edits its engine would apply; empty means none it understands."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,10 +73,14 @@ class TaskService:
         address_policy: AddressPolicy,
         notify: Callable[[], None],
         ingest: Ingest,
+        files: TaskFiles,
+        edit_operations: EditOperations,
         retention_seconds: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._files = files
+        self._edit_operations = edit_operations
         self._registry = registry
         self._policy = address_policy
         self._notify = notify
@@ -104,13 +123,19 @@ class TaskService:
             except InvalidRequest as exc:
                 raise InvalidRequest(exc.message, param=f"images[{index}]", code=exc.code) from exc
         duration = DEFAULT_DURATION if command.duration is None else command.duration
-        limit = min(15, spec.max_duration)
+        limit = spec.max_duration
         if not 1 <= duration <= limit:
             raise InvalidRequest(f"duration must be between 1 and {limit} seconds", param="duration")
         size = parse_size(command.size)
         if command.aspect_ratio is not None:
             parse_aspect_ratio(command.aspect_ratio)
         seed = command.seed if command.seed is not None else secrets.randbelow(2**31)
+        if command.dimensions is not None:
+            width, height = command.dimensions
+            if width % 2 or height % 2 or not (16 <= width <= 3840 and 16 <= height <= 3840):
+                raise InvalidRequest(f"unsupported size {width}x{height}", param="size")
+        if len(command.images) + len(command.image_uploads) > MAX_IMAGES:
+            raise InvalidRequest(f"at most {MAX_IMAGES} reference images are accepted", param="images")
         return {
             "size": size,
             "aspect_ratio": command.aspect_ratio,
@@ -142,16 +167,27 @@ class TaskService:
             **fields,
         )
 
-    async def _enqueue(self, task: Task) -> Task:
+    async def _enqueue(self, task: Task, image_uploads: tuple[bytes, ...] = ()) -> Task:
+        if image_uploads:
+            keys = [
+                await asyncio.to_thread(
+                    self._files.put_bytes, task.tenant_id, task.id, f"reference-{i}", data
+                )
+                for i, data in enumerate(image_uploads)
+            ]
+            task = task.evolve(params={**task.params, "internal_images": keys})
         await self._store.insert(task, enqueued_at=self._clock())
         self._notify()
         return task
 
     async def create_generate(self, tenant_id: str, command: GenerateCommand) -> Task:
         params = self._common_params(command)
-        aspect = parse_aspect_ratio(command.aspect_ratio or "16:9")
-        params["aspect_ratio"] = command.aspect_ratio or "16:9"
-        params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
+        if command.dimensions is not None:
+            params["width"], params["height"] = command.dimensions
+        else:
+            aspect = parse_aspect_ratio(command.aspect_ratio or "16:9")
+            params["aspect_ratio"] = command.aspect_ratio or "16:9"
+            params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
         params["fps"] = 24
         task = self._new_task(
             tenant_id=tenant_id,
@@ -162,7 +198,7 @@ class TaskService:
             width=params["width"],
             height=params["height"],
         )
-        return await self._enqueue(task)
+        return await self._enqueue(task, command.image_uploads)
 
     async def create_extend(self, tenant_id: str, command: ExtendCommand) -> Task:
         params = self._common_params(command)
@@ -181,12 +217,15 @@ class TaskService:
                 f"got {command.start_time}",
                 param="start_time",
             )
-        aspect = (
-            parse_aspect_ratio(command.aspect_ratio)
-            if command.aspect_ratio is not None
-            else aspect_of(source.width, source.height)
-        )
-        params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
+        if command.dimensions is not None:
+            params["width"], params["height"] = command.dimensions
+        else:
+            aspect = (
+                parse_aspect_ratio(command.aspect_ratio)
+                if command.aspect_ratio is not None
+                else aspect_of(source.width, source.height)
+            )
+            params["width"], params["height"] = output_size(SIZES[params["size"]], aspect)
         params["upscale"] = command.upscale
         params["source_video_key"] = source.video_key
         params["source_fps"] = source.fps
@@ -203,9 +242,126 @@ class TaskService:
             height=params["height"],
             fps=source.fps,
         )
+        return await self._enqueue(task, command.image_uploads)
+
+    def model_for(self, source: Task) -> str:
+        """The model to continue ``source`` with when the request names none."""
+        return source.model if source.model in self._registry.names() else self._registry.default_model
+
+    async def _completed_source(self, tenant_id: str, source_id: str, *, param: str) -> Task:
+        source = await self.get(tenant_id, source_id, param=param)
+        if source.status is not TaskStatus.COMPLETED:
+            raise Conflict(
+                f"video {source.id} is {source.status.value}; only completed videos can be used here",
+                param=param,
+                code="video_not_ready",
+            )
+        self.ensure_downloadable(source)
+        return source
+
+    async def create_edit(self, tenant_id: str, command: EditCommand, *, param: str = "video") -> Task:
+        if not command.prompt.strip():
+            raise InvalidRequest("prompt must not be empty", param="prompt")
+        source = await self._completed_source(tenant_id, command.source_id, param=param)
+        model = command.model or self.model_for(source)
+        spec = self._registry.get(model)
+        operations = self._edit_operations(spec.name, command.prompt)
+        if not operations:
+            raise InvalidRequest(
+                f"model {model} cannot do anything with this prompt as an edit; see docs/api-openai.md "
+                "for the edits it understands (colour grades, speed, reverse, crop/zoom, flips, "
+                "stabilise, fades)",
+                param="prompt",
+                code="edit_not_understood",
+            )
+        params = {
+            "operations": operations,
+            "source_video_key": source.video_key,
+            "source_fps": source.fps,
+            "width": source.width,
+            "height": source.height,
+            "seed": secrets.randbelow(2**31),
+        }
+        now = int(self._clock())
+        task = Task(
+            id=new_task_id(spec.family),
+            tenant_id=tenant_id,
+            kind=TaskKind.EDIT,
+            model=model,
+            prompt=command.prompt,
+            params=params,
+            created_at=now,
+            status_update_time=now,
+            parent_id=source.id,
+            duration=source.duration,
+            width=source.width,
+            height=source.height,
+            fps=source.fps,
+        )
         return await self._enqueue(task)
 
-    async def create_upload(self, tenant_id: str, path: Path, *, model: str, prompt: str = "") -> Task:
+    async def create_remix(self, tenant_id: str, source_id: str, prompt: str) -> Task:
+        """Render again with ``source``'s parameters and a new prompt."""
+        if not prompt.strip():
+            raise InvalidRequest("prompt must not be empty", param="prompt")
+        source = await self._completed_source(tenant_id, source_id, param="video_id")
+        mode = source.params.get("mode", source.kind.value)
+        if mode not in (TaskKind.GENERATE.value, TaskKind.EXTEND.value, TaskKind.EDIT.value):
+            raise InvalidRequest(
+                f"video {source.id} is an upload: there is no generation to remix; extend or edit it",
+                param="video_id",
+                code="not_remixable",
+            )
+        model = self.model_for(source)
+        params = {**source.params, "mode": mode}
+        if mode == TaskKind.EDIT.value:
+            params["operations"] = self._edit_operations(model, prompt)
+            if not params["operations"]:
+                raise InvalidRequest(
+                    "the new prompt names no edit this engine understands",
+                    param="prompt",
+                    code="edit_not_understood",
+                )
+        now = int(self._clock())
+        task = Task(
+            id=new_task_id(self._registry.get(model).family),
+            tenant_id=tenant_id,
+            kind=TaskKind.REMIX,
+            model=model,
+            prompt=prompt,
+            params=params,
+            created_at=now,
+            status_update_time=now,
+            parent_id=source.id,
+            start_time=source.start_time,
+            duration=source.duration,
+            width=source.width,
+            height=source.height,
+            fps=source.fps,
+        )
+        return await self._enqueue(task)
+
+    async def list(
+        self, tenant_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[Task], bool]:
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("limit must be between 1 and 100", param="limit")
+        if after is not None and await self._store.get(tenant_id, after) is None:
+            raise InvalidRequest(f"no video with id {after!r} to page after", param="after")
+        return await self._store.list_page(tenant_id, after=after, limit=limit, descending=descending)
+
+    async def delete(self, tenant_id: str, task_id: str) -> Task:
+        """Cancel it if it is still running, then remove the record and its files."""
+        task = await self.get(tenant_id, task_id)
+        if not task.is_terminal:
+            await self._store.cancel(tenant_id, task_id, now=self._clock())
+        await self._store.delete(tenant_id, task_id)
+        self._files.delete_task(tenant_id, task_id)
+        return task
+
+    async def create_upload(
+        self, tenant_id: str, path: Path, *, model: str, prompt: str = "", param: str = "file"
+    ) -> Task:
         spec = self._registry.get(model)
         now = int(self._clock())
         task_id = new_task_id(spec.family)
@@ -214,7 +370,7 @@ class TaskService:
         except MediaError as exc:
             raise InvalidRequest(
                 f"the file is not a usable video (MP4, MOV or WebM): {exc.message}",
-                param="file",
+                param=param,
                 code="invalid_video",
             ) from exc
         task = Task(

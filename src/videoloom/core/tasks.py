@@ -69,6 +69,8 @@ class TaskKind(enum.StrEnum):
     """Same parameters as an earlier task, new prompt."""
     UPLOAD = "upload"
     """A user's own video, stored as a completed task."""
+    EDIT = "edit"
+    """Re-render a finished video as the prompt asks (grade, speed, crop, stabilise…)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from videoloom.media._enhance import Enhancer
 from videoloom.media._frames import iter_frames
 from videoloom.media._probe import VideoInfo, probe
-from videoloom.media._thumbnail import write_thumbnail
+from videoloom.media._thumbnail import Spritesheet, write_thumbnail
 from videoloom.media._transform import fit_frame
 from videoloom.media._upload import normalize_upload
 from videoloom.media._writer import VideoWriter
 
 __all__ = [
     "Enhancer",
+    "Spritesheet",
     "VideoInfo",
     "VideoWriter",
     "fit_frame",

@@ -10,12 +10,15 @@ from videoloom.net._fetch import (
     Resolver,
     SafeFetcher,
     system_resolver,
+    validate_url,
 )
 from videoloom.net._guard import AddressPolicy, parse_ip_literal
 from videoloom.net._images import (
     ALLOWED_IMAGE_FORMATS,
     DEFAULT_MAX_PIXELS,
+    decode_image,
     load_reference_image,
+    load_stored_image,
     validate_image_url,
 )
 
@@ -27,8 +30,11 @@ __all__ = [
     "FetchedResource",
     "Resolver",
     "SafeFetcher",
+    "decode_image",
     "load_reference_image",
+    "load_stored_image",
     "parse_ip_literal",
     "system_resolver",
     "validate_image_url",
+    "validate_url",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "Resolver",
     "SafeFetcher",
     "system_resolver",
+    "validate_url",
 ]
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -155,6 +156,24 @@ def _parse_target(url: httpx.URL | str) -> _Target:
     return _Target(url=parsed, host=host, port=port, ip=ip)
 
 
+def validate_url(url: str, *, policy: AddressPolicy) -> None:
+    """Cheap request-time check that :class:`SafeFetcher` would try ``url``; no network, no DNS.
+
+    Checks scheme (http/https), credentials, host and port; an IP-literal host (or
+    ``localhost``) must pass ``policy``. Host names are checked again, after resolution,
+    on every request. Raises :class:`FetchError` / :class:`AddressNotAllowed`.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise FetchError("the URL is empty", code="invalid_url")
+    target = _parse_target(url.strip())
+    ip = target.ip
+    name = target.host.lower().rstrip(".")
+    if ip is None and (name == "localhost" or name.endswith(".localhost")):
+        ip = parse_ip_literal("127.0.0.1")  # RFC 6761: always the loopback interface
+    if ip is not None:
+        policy.check(str(ip))
+
+
 class SafeFetcher:
     """Fetches user-given http(s) URLs without letting them reach refused addresses.
 
@@ -215,6 +234,38 @@ class SafeFetcher:
         except TimeoutError as exc:
             raise FetchError(
                 f"fetching from {target.origin} timed out after {self._limits.timeout_s:g} s",
+                code="timeout",
+            ) from exc
+
+    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> int:
+        """POST ``content`` to ``url`` safely and return the response's status code.
+
+        The same guard as :meth:`fetch` (resolve once, check every address, connect to the
+        checked one, one deadline for everything). Redirects are never followed: a 3xx is
+        returned like any other status, for the caller to count as a failure. The response
+        body is not read. Raises :class:`FetchError` (``timeout``, ``connection_failed``, …)
+        or :class:`AddressNotAllowed` when no status code was received.
+        """
+        target = _parse_target(url)
+        try:
+            async with asyncio.timeout(self._limits.timeout_s):
+                address = await self._checked_address(target)
+                request = self._build_request(
+                    target, address, method="POST", content=content, headers=headers
+                )
+                try:
+                    response = await self._client.send(request, stream=True)
+                except httpx.TimeoutException as exc:
+                    raise TimeoutError from exc
+                except httpx.HTTPError as exc:
+                    raise FetchError(
+                        f"could not connect to {target.origin}", code="connection_failed"
+                    ) from exc
+                await response.aclose()
+                return response.status_code
+        except TimeoutError as exc:
+            raise FetchError(
+                f"posting to {target.origin} timed out after {self._limits.timeout_s:g} s",
                 code="timeout",
             ) from exc
 
@@ -292,15 +343,27 @@ class SafeFetcher:
             checked.append(str(ip))
         return checked[0]
 
-    def _build_request(self, target: _Target, address: str) -> httpx.Request:
+    def _build_request(
+        self,
+        target: _Target,
+        address: str,
+        *,
+        method: str = "GET",
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Request:
         extensions: dict[str, Any] = {}
         if target.url.scheme == "https" and target.ip is None:
             extensions["sni_hostname"] = target.host
         connect_url = target.url.copy_with(host=address, port=target.port, fragment=None)
+        # The caller's headers never replace Host: it must name the checked target.
+        merged = {k: v for k, v in (headers or {}).items() if k.lower() != "host"}
+        merged["Host"] = target.host_header
         return self._client.build_request(
-            "GET",
+            method,
             connect_url,
-            headers={"Host": target.host_header},
+            content=content,
+            headers=merged,
             extensions=extensions,
         )
 

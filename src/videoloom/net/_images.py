@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import io
+import os
 import re
 from urllib.parse import unquote_to_bytes
 
@@ -158,6 +159,17 @@ async def load_reference_image(
         resource = await fetcher.fetch(url, max_bytes=max_bytes)
         content = resource.content
     return await asyncio.to_thread(_decode_image, content, max_pixels)
+
+
+def decode_image(content: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode bytes the user sent (an uploaded reference image) with the same checks as a fetch."""
+    return _decode_image(content, max_pixels)
+
+
+def load_stored_image(path: os.PathLike[str] | str) -> Image.Image:
+    """Decode a reference image stored earlier by the server (checked when it arrived)."""
+    with open(path, "rb") as handle:
+        return _decode_image(handle.read(), DEFAULT_MAX_PIXELS)
 
 
 def _decode_image(content: bytes, max_pixels: int) -> Image.Image:

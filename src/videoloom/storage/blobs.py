@@ -52,8 +52,23 @@ class LocalBlobStore:
         os.replace(staging, target)
         _fsync_dir(target.parent)
 
+    def put_bytes(self, tenant_id: str, task_id: str, name: str, content: bytes) -> str:
+        """Store small bytes (an uploaded reference image) durably; returns the key."""
+        key = blob_key(tenant_id, task_id, name)
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.partial")
+        with open(staging, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, target)
+        _fsync_dir(target.parent)
+        return key
+
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def delete_prefix(self, prefix: str) -> None:
-        shutil.rmtree(self.path(prefix), ignore_errors=True)
+    def delete_task(self, tenant_id: str, task_id: str) -> None:
+        """Remove every file of one task (video, thumbnail, spritesheet, uploaded images)."""
+        shutil.rmtree(self.path(blob_key(tenant_id, task_id, "")), ignore_errors=True)

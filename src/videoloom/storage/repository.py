@@ -112,6 +112,72 @@ class TaskRepository:
             row = result.mappings().first()
         return _row_to_task(row) if row else None
 
+    async def list_page(
+        self, tenant_id: str, *, after: str | None, limit: int, descending: bool
+    ) -> tuple[list[Task], bool]:
+        """One page in creation order; ``after`` is the last id of the previous page."""
+        order = (
+            (tasks.c.enqueued_at.desc(), tasks.c.id.desc())
+            if descending
+            else (tasks.c.enqueued_at.asc(), tasks.c.id.asc())
+        )
+        query = select(tasks).where(tasks.c.tenant_id == tenant_id)
+        async with self._engine.connect() as conn:
+            if after is not None:
+                cursor = (
+                    await conn.execute(
+                        select(tasks.c.enqueued_at, tasks.c.id).where(
+                            tasks.c.id == after, tasks.c.tenant_id == tenant_id
+                        )
+                    )
+                ).first()
+                if cursor is not None:
+                    at, cursor_id = cursor
+                    if descending:
+                        query = query.where(
+                            or_(
+                                tasks.c.enqueued_at < at,
+                                and_(tasks.c.enqueued_at == at, tasks.c.id < cursor_id),
+                            )
+                        )
+                    else:
+                        query = query.where(
+                            or_(
+                                tasks.c.enqueued_at > at,
+                                and_(tasks.c.enqueued_at == at, tasks.c.id > cursor_id),
+                            )
+                        )
+            result = await conn.execute(query.order_by(*order).limit(limit + 1))
+            rows = [_row_to_task(row) for row in result.mappings()]
+        return rows[:limit], len(rows) > limit
+
+    async def cancel(self, tenant_id: str, task_id: str, *, now: float) -> bool:
+        """Stop a queued or running task; its worker notices at its next progress write."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks)
+                .where(
+                    tasks.c.id == task_id,
+                    tasks.c.tenant_id == tenant_id,
+                    tasks.c.status.in_(_statuses(TaskStatus.CANCELLED)),
+                )
+                .values(
+                    status=TaskStatus.CANCELLED.value,
+                    status_update_time=int(now),
+                    error_code="cancelled",
+                    error_message="the task was cancelled",
+                    lease_expires_at=None,
+                )
+            )
+            return result.rowcount == 1
+
+    async def delete(self, tenant_id: str, task_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                tasks.delete().where(tasks.c.id == task_id, tasks.c.tenant_id == tenant_id)
+            )
+            return result.rowcount == 1
+
     # --- the queue -------------------------------------------------------------------------
 
     async def fail_exhausted(self, *, now: float, max_attempts: int) -> list[str]:

@@ -13,11 +13,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
-__all__ = ["api_keys", "metadata", "tasks"]
+__all__ = ["api_keys", "metadata", "tasks", "webhook_deliveries", "webhook_endpoints"]
 
 metadata = MetaData()
+
+# The webhook announcer's predicate; the partial index holds only tasks still to announce.
+_UNANNOUNCED = text("announced_at IS NULL AND status IN ('completed', 'failed') AND kind != 'upload'")
 
 api_keys = Table(
     "api_keys",
@@ -65,6 +69,59 @@ tasks = Table(
     Column("lease_expires_at", Float, nullable=True),
     Column("video_key", String(255), nullable=True),
     Column("thumbnail_key", String(255), nullable=True),
+    # When the webhook announcer queued this task's event (migration 0002); NULL = not yet.
+    Column("announced_at", Float, nullable=True),
     Index("ix_tasks_queue", "status", "enqueued_at"),
     Index("ix_tasks_tenant_created", "tenant_id", "created_at"),
+    Index(
+        "ix_tasks_unannounced",
+        "status_update_time",
+        sqlite_where=_UNANNOUNCED,
+        postgresql_where=_UNANNOUNCED,
+    ),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    # Stored as given, not hashed (unlike API keys): an HMAC signature needs the secret
+    # itself. Protect the database like data_dir/secret.key.
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_secret_expires_at", Integer, nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+    Index("ix_webhook_endpoints_tenant", "tenant_id", "id"),
+)
+
+# The outbox: one row per (event, endpoint), inserted in the transaction that marks the
+# task announced, then sent (and retried) by the dispatcher.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    # A tenant endpoint's id (whe_…) or an operator endpoint's (operator_…).
+    Column("endpoint_id", String(80), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("task_id", String(80), nullable=True),
+    Column("event_id", String(40), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("event_created_at", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("created_at", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+    Column("delivered_at", Integer, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id"),
+    Index("ix_webhook_deliveries_event_endpoint", "event_id", "endpoint_id", unique=True),
 )

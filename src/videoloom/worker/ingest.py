@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from videoloom.core.service import UploadedVideo
-from videoloom.media import iter_frames, normalize_upload, write_thumbnail
+from videoloom.media import Spritesheet, iter_frames, normalize_upload, write_thumbnail
 from videoloom.storage.blobs import LocalBlobStore, blob_key
 
 __all__ = ["Ingestor"]
@@ -22,17 +22,24 @@ class Ingestor:
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         stem = self._tmp_dir / f"upload-{uuid.uuid4().hex}"
         video_tmp, thumb_tmp = stem.with_suffix(".mp4"), stem.with_suffix(".jpg")
+        sprites_tmp = stem.with_name(stem.name + "-sprites.jpg")
         try:
             info = normalize_upload(upload, video_tmp)
             at = min(info.frame_count - 1, int(info.fps))
-            write_thumbnail(next(iter_frames(video_tmp, start=at, stop=at + 1)), thumb_tmp)
+            sheet = Spritesheet(info.frame_count)
+            for index, frame in enumerate(iter_frames(video_tmp)):
+                sheet.offer(index, frame)
+                if index == at:
+                    write_thumbnail(frame, thumb_tmp)
+            sheet.write(sprites_tmp)
             video_key = blob_key(tenant_id, task_id, "video.mp4")
             thumbnail_key = blob_key(tenant_id, task_id, "thumbnail.jpg")
             self._blobs.put_file(thumbnail_key, thumb_tmp)
+            self._blobs.put_file(blob_key(tenant_id, task_id, "spritesheet.jpg"), sprites_tmp)
             self._blobs.put_file(video_key, video_tmp)
         finally:
-            video_tmp.unlink(missing_ok=True)
-            thumb_tmp.unlink(missing_ok=True)
+            for path in (video_tmp, thumb_tmp, sprites_tmp):
+                path.unlink(missing_ok=True)
         return UploadedVideo(
             duration=info.duration,
             width=info.width,

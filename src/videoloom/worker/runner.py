@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -26,13 +27,13 @@ from typing import TYPE_CHECKING
 
 from videoloom.core.errors import FetchError, VideoloomError
 from videoloom.core.models import ModelRegistry
-from videoloom.core.tasks import Task, TaskError, TaskKind
+from videoloom.core.tasks import Task, TaskError, TaskStatus
 from videoloom.engines.registry import create_engine
-from videoloom.net import SafeFetcher, load_reference_image
+from videoloom.net import SafeFetcher, load_reference_image, load_stored_image
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import LocalBlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
-from videoloom.worker.render import JobCancelled, RenderPlan, RenderResult, render
+from videoloom.worker.render import JobCancelled, RenderOutputs, RenderPlan, RenderResult, render
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -81,8 +82,11 @@ class Worker:
         registry: ModelRegistry,
         fetcher: SafeFetcher,
         wakeup: LocalWakeUp,
+        on_finished: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
+        self._on_finished = on_finished
+        """Called when a task reaches completed or failed (wakes the webhook dispatcher)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._repo = repository
         self._blobs = blobs
@@ -174,9 +178,10 @@ class Worker:
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
-        await self._repo.fail(
+        if await self._repo.fail(
             task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message)
-        )
+        ):
+            self._on_finished()
 
     async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         """Write progress as it moves and renew the lease; a lost lease stops the render."""
@@ -201,9 +206,12 @@ class Worker:
             except Exception:
                 log.exception("heartbeat for %s failed; will retry", task.id)
 
-    async def _load_images(self, urls: list[str]) -> list[Image.Image]:
+    async def _load_images(self, task: Task) -> list[Image.Image]:
         images = []
-        for index, url in enumerate(urls):
+        for key in task.params.get("internal_images", []):
+            # Uploaded with the request and stored under the task's own prefix.
+            images.append(await asyncio.to_thread(load_stored_image, self._blobs.path(key)))
+        for index, url in enumerate(task.params.get("images", [])):
             try:
                 images.append(
                     await load_reference_image(url, self._fetcher, max_bytes=self.config.max_image_bytes)
@@ -212,22 +220,22 @@ class Worker:
                 raise FetchError(f"images[{index}]: {exc.message}", code="image_fetch_failed") from exc
         return images
 
-    async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
+    def _plan(self, task: Task, images: list[Image.Image]) -> RenderPlan:
         params = task.params
-        spec = self._registry.get(task.model)
-        images = await self._load_images(list(params.get("images", [])))
+        mode = params.get("mode", task.kind.value)
         source = None
         fps = Fraction(params.get("fps", 24)).limit_denominator(1001)
-        if task.kind is TaskKind.EXTEND:
+        if mode in ("extend", "edit"):
             source = self._blobs.path(params["source_video_key"])
             if not source.is_file():
-                raise VideoloomError("the source video's file is missing", code="source_missing")
+                raise VideoloomError("the source video's file is missing (deleted?)", code="source_missing")
             fps = Fraction(params["source_fps"]).limit_denominator(1001)
-        plan = RenderPlan(
+        return RenderPlan(
+            mode=mode,
             width=params["width"],
             height=params["height"],
             fps=fps,
-            new_seconds=params["duration"],
+            new_seconds=params.get("duration", 0),
             prompt=task.prompt,
             seed=params["seed"],
             upscale=bool(params.get("upscale")),
@@ -237,9 +245,17 @@ class Worker:
             preset=self.config.preset,
             crf=self.config.crf,
         )
+
+    async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
+        spec = self._registry.get(task.model)
+        plan = self._plan(task, await self._load_images(task))
         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
         stem = self.config.tmp_dir / f"{task.id.replace(':', '_')}-{uuid.uuid4().hex[:8]}"
-        video_tmp, thumb_tmp = stem.with_suffix(".mp4"), stem.with_suffix(".jpg")
+        outputs = RenderOutputs(
+            video=stem.with_suffix(".mp4"),
+            thumbnail=stem.with_suffix(".jpg"),
+            spritesheet=stem.with_name(stem.name + "-sprites.jpg"),
+        )
 
         def progress(fraction: float) -> None:
             state["progress"] = max(state["progress"], fraction)
@@ -247,30 +263,30 @@ class Worker:
         def work() -> RenderResult:
             engine = create_engine(spec)
             try:
-                return render(
-                    plan,
-                    engine,
-                    video_out=video_tmp,
-                    thumbnail_out=thumb_tmp,
-                    progress=progress,
-                    cancelled=cancelled,
-                )
+                return render(plan, engine, outputs=outputs, progress=progress, cancelled=cancelled)
             finally:
                 engine.close()
 
+        keys = {
+            "video_key": blob_key(task.tenant_id, task.id, "video.mp4"),
+            "thumbnail_key": blob_key(task.tenant_id, task.id, "thumbnail.jpg"),
+        }
         try:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self._executor, work)
             if cancelled.is_set():
                 raise JobCancelled("lease lost while rendering")
-            video_key = blob_key(task.tenant_id, task.id, "video.mp4")
-            thumbnail_key = blob_key(task.tenant_id, task.id, "thumbnail.jpg")
-            # Durable first, then the status: a completed task always has its file.
-            await asyncio.to_thread(self._blobs.put_file, thumbnail_key, thumb_tmp)
-            await asyncio.to_thread(self._blobs.put_file, video_key, video_tmp)
+            # Durable first, then the status: a completed task always has its files.
+            await asyncio.to_thread(self._blobs.put_file, keys["thumbnail_key"], outputs.thumbnail)
+            await asyncio.to_thread(
+                self._blobs.put_file,
+                blob_key(task.tenant_id, task.id, "spritesheet.jpg"),
+                outputs.spritesheet,
+            )
+            await asyncio.to_thread(self._blobs.put_file, keys["video_key"], outputs.video)
         finally:
-            video_tmp.unlink(missing_ok=True)
-            thumb_tmp.unlink(missing_ok=True)
+            for path in (outputs.video, outputs.thumbnail, outputs.spritesheet):
+                path.unlink(missing_ok=True)
         now = time.time()
         done = await self._repo.complete(
             task.id,
@@ -282,11 +298,15 @@ class Worker:
                 "width": result.width,
                 "height": result.height,
                 "fps": float(result.fps),
-                "video_key": video_key,
-                "thumbnail_key": thumbnail_key,
+                **keys,
             },
         )
         if done:
             log.info("completed %s (%.2f s of video)", task.id, result.duration)
-        else:
-            log.warning("finished %s but no longer held its lease; output discarded", task.id)
+            self._on_finished()
+            return
+        current = await self._repo.get_any_tenant(task.id)
+        if current is None or current.status is TaskStatus.CANCELLED:
+            # Deleted or cancelled while rendering: its files must not outlive it.
+            await asyncio.to_thread(self._blobs.delete_task, task.tenant_id, task.id)
+        log.warning("finished %s but no longer held it; output discarded", task.id)
