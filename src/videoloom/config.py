@@ -93,6 +93,27 @@ class Settings(BaseSettings):
         description="Let image and webhook URLs reach loopback/private addresses (closed networks, tests).",
     )
 
+    url_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that user-given URLs may reach even if private (operator allow-list).",
+    )
+
+    rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="Creating requests per API key per minute (0: no limit)."
+    )
+    max_active_tasks_per_tenant: int = Field(
+        default=16, ge=0, description="Queued + processing tasks one tenant may have (0: no limit)."
+    )
+    max_queued_tasks: int = Field(default=1000, ge=0, description="Queued tasks server-wide (0: no limit).")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest JSON request body; uploads use max_upload_bytes."
+    )
+    max_upload_seconds: float = Field(default=600.0, gt=0, description="Longest uploaded video.")
+    max_upload_dimension: int = Field(default=4096, ge=16, description="Largest uploaded width or height.")
+    retention_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often expired results are deleted."
+    )
+
     openai_status_vocabulary: Literal["openai", "gateway"] = Field(
         default="openai",
         description="Statuses on the OpenAI routes: queued/in_progress, or the gateway's processing.",
@@ -122,6 +143,15 @@ class Settings(BaseSettings):
         urls = [endpoint.url for endpoint in value]
         if len(set(urls)) != len(urls):
             raise ValueError("webhook_endpoints lists the same URL twice")
+        return value
+
+    @field_validator("url_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
         return value
 
     @field_validator("public_base_url")

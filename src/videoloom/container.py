@@ -6,6 +6,7 @@ Nothing here is a module-level singleton; the API stores the container on
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.config import Settings
+from videoloom.core.admission import RateLimiter
+from videoloom.core.idempotency import Idempotency
 from videoloom.core.models import ModelRegistry
 from videoloom.core.service import TaskService
 from videoloom.core.webhook_service import WebhookService
@@ -23,10 +26,12 @@ from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import LocalBlobStore
 from videoloom.storage.database import create_engine, migrate
+from videoloom.storage.idempotency import IdempotencyRepository
 from videoloom.storage.keys import ApiKeyRepository
 from videoloom.storage.repository import TaskRepository
 from videoloom.storage.webhooks import WebhookRepository
 from videoloom.worker.ingest import Ingestor
+from videoloom.worker.retention import RetentionSweeper
 from videoloom.worker.runner import Worker, WorkerConfig
 from videoloom.worker.webhooks import WebhookDispatcher
 
@@ -61,6 +66,9 @@ class Container:
     webhook_service: WebhookService
     webhooks: WebhookDispatcher
     """Started by the app lifespan; ``notify()`` it when a task finishes to cut event latency."""
+    idempotency: Idempotency
+    rate_limiter: RateLimiter
+    retention: RetentionSweeper
     worker: Worker | None = None
 
     @classmethod
@@ -72,7 +80,12 @@ class Container:
         blobs = LocalBlobStore(settings.blob_dir)
         tasks = TaskRepository(db)
         wakeup = LocalWakeUp()
-        policy = AddressPolicy(allow_private=settings.allow_private_urls)
+        policy = AddressPolicy(
+            allow_private=settings.allow_private_urls,
+            allowed_networks=tuple(
+                ipaddress.ip_network(n, strict=False) for n in settings.url_allow_networks
+            ),
+        )
         fetcher = SafeFetcher(
             policy=policy,
             limits=FetchLimits(
@@ -84,12 +97,19 @@ class Container:
             registry=registry,
             address_policy=policy,
             notify=wakeup.notify,
-            ingest=Ingestor(blobs=blobs, tmp_dir=settings.tmp_dir),
+            ingest=Ingestor(
+                blobs=blobs,
+                tmp_dir=settings.tmp_dir,
+                max_dimension=settings.max_upload_dimension,
+                max_seconds=settings.max_upload_seconds,
+            ),
             files=blobs,
             edit_operations=lambda model, prompt: create_model_engine(registry.get(model)).edit_operations(
                 prompt
             ),
             retention_seconds=int(settings.retention_hours * 3600),
+            max_active_per_tenant=settings.max_active_tasks_per_tenant,
+            max_queued=settings.max_queued_tasks,
         )
         webhook_store = WebhookRepository(db)
         webhooks = WebhookDispatcher(
@@ -121,6 +141,11 @@ class Container:
             fetcher=fetcher,
             wakeup=wakeup,
             secret=_load_or_create_secret(settings.secret_file),
+            idempotency=Idempotency(IdempotencyRepository(db)),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            retention=RetentionSweeper(
+                repository=tasks, blobs=blobs, interval=settings.retention_sweep_seconds
+            ),
             webhook_store=webhook_store,
             webhook_service=WebhookService(
                 store=webhook_store, address_policy=policy, send_test=webhooks.send_test
@@ -153,6 +178,7 @@ class Container:
         return self.worker
 
     async def close(self) -> None:
+        await self.retention.stop()
         if self.worker is not None:
             await self.worker.stop()
         await self.webhooks.stop()

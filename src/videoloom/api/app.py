@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import content, gateway, models, openai_videos, openai_webhooks
+from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks
 from videoloom.api.errors import install_error_handlers
+from videoloom.api.limits import BodySizeLimit
 from videoloom.config import Settings
 from videoloom.container import Container
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.embedded_worker:
             container.start_worker()
         container.webhooks.start()  # async only, apart from the render threads; close() stops it
+        container.retention.start()
         try:
             yield
         finally:
@@ -36,6 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Videoloom", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit, json_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
+    )
+    app.include_router(admin.router)
     app.include_router(gateway.router)
     app.include_router(content.router)
     app.include_router(models.router)

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from videoloom.core.errors import AuthenticationFailed, VideoloomError
+from videoloom.core.errors import AuthenticationFailed, RateLimited, VideoloomError
 
 __all__ = ["error_response", "install_error_handlers"]
 
@@ -70,6 +70,8 @@ def _validation_message(error: dict[str, Any], param: str | None) -> str:
 async def _videoloom_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VideoloomError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(
         exc.status_code,
         exc.message,

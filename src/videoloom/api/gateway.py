@@ -11,7 +11,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
 from videoloom.api.content import content_url
-from videoloom.api.deps import CallerDep, ContainerDep, ServiceDep
+from videoloom.api.creating import create_once
+from videoloom.api.deps import CallerDep, ContainerDep
 from videoloom.api.gateway_types import (
     GatewayError,
     GatewayStatus,
@@ -66,24 +67,36 @@ def _extend_command(source_id: str, body: VideoExtendParams) -> ExtendCommand:
 
 @router.post("/videos/{video_id}/extend", response_model=VideoTaskResponse)
 async def extend_video(
-    video_id: str, body: VideoExtendParams, caller: CallerDep, service: ServiceDep
+    video_id: str, body: VideoExtendParams, request: Request, caller: CallerDep, container: ContainerDep
 ) -> VideoTaskResponse:
     """Extend a finished video from ``start_time``; answers the new task."""
-    task = await service.create_extend(caller.tenant_id, _extend_command(video_id, body))
+    task = await create_once(
+        request,
+        caller,
+        container,
+        body.model_dump(),
+        lambda: container.service.create_extend(caller.tenant_id, _extend_command(video_id, body)),
+    )
     return _task_response(task)
 
 
 @router.post("/video/extend", response_model=VideoTaskResponse)
 async def extend_video_unified(
-    body: UnifiedVideoExtendParams, caller: CallerDep, service: ServiceDep
+    body: UnifiedVideoExtendParams, request: Request, caller: CallerDep, container: ContainerDep
 ) -> VideoTaskResponse:
-    task = await service.create_extend(caller.tenant_id, _extend_command(body.task_id, body))
+    task = await create_once(
+        request,
+        caller,
+        container,
+        body.model_dump(),
+        lambda: container.service.create_extend(caller.tenant_id, _extend_command(body.task_id, body)),
+    )
     return _task_response(task)
 
 
 @router.post("/video/create", response_model=VideoTaskResponse)
 async def create_video_unified(
-    body: UnifiedVideoCreateParams, caller: CallerDep, service: ServiceDep
+    body: UnifiedVideoCreateParams, request: Request, caller: CallerDep, container: ContainerDep
 ) -> VideoTaskResponse:
     command = GenerateCommand(
         model=body.model,
@@ -94,7 +107,13 @@ async def create_video_unified(
         duration=body.duration,
         seed=body.seed,
     )
-    task = await service.create_generate(caller.tenant_id, command)
+    task = await create_once(
+        request,
+        caller,
+        container,
+        body.model_dump(),
+        lambda: container.service.create_generate(caller.tenant_id, command),
+    )
     return _task_response(task)
 
 
@@ -137,11 +156,18 @@ async def query_video(
 
 @router.post("/videos/uploads", response_model=VideoTaskResponse, status_code=200)
 async def upload_video(
+    request: Request,
     caller: CallerDep,
     container: ContainerDep,
     file: Annotated[UploadFile, File(description="MP4, MOV or WebM video")],
     model: Annotated[str | None, Form()] = None,
 ) -> VideoTaskResponse:
     """Bring your own video: stored as a completed task that every route accepts."""
-    task = await receive_upload(container, caller.tenant_id, file, model=model)
+    task = await create_once(
+        request,
+        caller,
+        container,
+        {"file": file, "model": model},
+        lambda: receive_upload(container, caller.tenant_id, file, model=model),
+    )
     return _task_response(task)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
+from videoloom.api.creating import create_once
 from videoloom.api.deps import CallerDep, ContainerDep
 from videoloom.api.forms import read_body
 from videoloom.api.openai_types import Video, VideoCreateError, VideoDeleteResponse, VideoList, VideoStatus
@@ -26,6 +27,7 @@ from videoloom.core.errors import InvalidRequest
 from videoloom.core.service import MAX_IMAGES
 from videoloom.core.tasks import Task, TaskKind, TaskStatus
 from videoloom.net import decode_image
+from videoloom.storage.keys import ApiKey
 
 __all__ = ["router"]
 
@@ -244,7 +246,10 @@ async def create_video(request: Request, caller: CallerDep, container: Container
         seed=_seed(body),
         **_size(body, default=DEFAULT_SIZE),
     )
-    return to_video(await container.service.create_generate(caller.tenant_id, command), container)
+    task = await create_once(
+        request, caller, container, body, lambda: container.service.create_generate(caller.tenant_id, command)
+    )
+    return to_video(task, container)
 
 
 @router.get("/videos", response_model=VideoList)
@@ -290,6 +295,11 @@ async def extend_video(request: Request, caller: CallerDep, container: Container
             "seed",
         },
     )
+    task = await create_once(request, caller, container, body, lambda: _extend(body, caller, container))
+    return to_video(task, container)
+
+
+async def _extend(body: dict[str, Any], caller: ApiKey, container: Container) -> Task:
     source_id = await _source_id(body, caller.tenant_id, container)
     source = await container.service.get(caller.tenant_id, source_id, param="video")
     urls, uploads = await _references(body, container.settings.max_image_bytes)
@@ -317,7 +327,7 @@ async def extend_video(request: Request, caller: CallerDep, container: Container
             else {"dimensions": (source.width, source.height)}
         ),
     )
-    return to_video(await container.service.create_extend(caller.tenant_id, command), container)
+    return await container.service.create_extend(caller.tenant_id, command)
 
 
 def _start_time(body: dict[str, Any]) -> int | None:
@@ -334,9 +344,13 @@ async def edit_video(request: Request, caller: CallerDep, container: ContainerDe
     body = await read_body(request)
     _only(body, {"prompt", "video", "model"})
     prompt = _text(body, "prompt", required=True) or ""
-    source_id = await _source_id(body, caller.tenant_id, container)
-    command = EditCommand(source_id=source_id, prompt=prompt, model=_text(body, "model"))
-    return to_video(await container.service.create_edit(caller.tenant_id, command), container)
+
+    async def edit() -> Task:
+        source_id = await _source_id(body, caller.tenant_id, container)
+        command = EditCommand(source_id=source_id, prompt=prompt, model=_text(body, "model"))
+        return await container.service.create_edit(caller.tenant_id, command)
+
+    return to_video(await create_once(request, caller, container, body, edit), container)
 
 
 @router.get("/videos/{video_id}", response_model=Video)
@@ -359,7 +373,14 @@ async def remix_video(video_id: str, request: Request, caller: CallerDep, contai
     body = await read_body(request)
     _only(body, {"prompt"})
     prompt = _text(body, "prompt", required=True) or ""
-    return to_video(await container.service.create_remix(caller.tenant_id, video_id, prompt), container)
+    task = await create_once(
+        request,
+        caller,
+        container,
+        body,
+        lambda: container.service.create_remix(caller.tenant_id, video_id, prompt),
+    )
+    return to_video(task, container)
 
 
 @router.get("/videos/{video_id}/events")

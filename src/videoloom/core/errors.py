@@ -7,10 +7,12 @@ httpx) are re-raised as one of these with ``raise … from exc``.
     VideoloomError
     ├── InvalidRequest        400  a field is wrong; ``param`` names it
     ├── AuthenticationFailed  401  missing, wrong or revoked API key
+    ├── PermissionDenied      403  the key may not do this (admin actions)
     ├── NotFound              404  unknown id, or another tenant's
     ├── Conflict              409  the resource is not in a state that allows this
     ├── Gone                  410  the result existed but has expired
     ├── PayloadTooLarge       413  upload or body over its limit
+    ├── RateLimited           429  over a rate limit, quota or the queue bound; ``retry_after`` seconds
     ├── MediaError            422  a video or image that cannot be decoded or encoded
     ├── FetchError            422  a user-given URL could not be fetched safely
     │   └── AddressNotAllowed      the URL points at a refused address
@@ -30,6 +32,8 @@ __all__ = [
     "MediaError",
     "NotFound",
     "PayloadTooLarge",
+    "PermissionDenied",
+    "RateLimited",
     "VideoloomError",
 ]
 
@@ -58,6 +62,22 @@ class AuthenticationFailed(VideoloomError):
     status_code = 401
     error_type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class PermissionDenied(VideoloomError):
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "forbidden"
+
+
+class RateLimited(VideoloomError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
 
 
 class NotFound(VideoloomError):

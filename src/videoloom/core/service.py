@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from videoloom.core.commands import EditCommand, ExtendCommand, GenerateCommand
-from videoloom.core.errors import Conflict, Gone, InvalidRequest, MediaError, NotFound
+from videoloom.core.errors import Conflict, Gone, InvalidRequest, MediaError, NotFound, RateLimited
 from videoloom.core.geometry import SIZES, aspect_of, output_size, parse_aspect_ratio, parse_size
 from videoloom.core.ids import new_task_id
 from videoloom.core.models import ModelRegistry
@@ -36,6 +36,8 @@ class TaskStore(Protocol):
         self, tenant_id: str, *, after: str | None, limit: int, descending: bool
     ) -> tuple[list[Task], bool]: ...
     async def cancel(self, tenant_id: str, task_id: str, *, now: float) -> bool: ...
+    async def count_active(self, tenant_id: str) -> int: ...
+    async def count_queued(self) -> int: ...
     async def delete(self, tenant_id: str, task_id: str) -> bool: ...
 
 
@@ -76,8 +78,12 @@ class TaskService:
         files: TaskFiles,
         edit_operations: EditOperations,
         retention_seconds: int,
+        max_active_per_tenant: int = 0,
+        max_queued: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._max_active = max_active_per_tenant
+        self._max_queued = max_queued
         self._store = store
         self._files = files
         self._edit_operations = edit_operations
@@ -102,10 +108,13 @@ class TaskService:
         return task
 
     def ensure_downloadable(self, task: Task) -> None:
-        if task.status is not TaskStatus.COMPLETED or not task.video_key:
-            raise Conflict(f"video {task.id} is {task.status.value}, not completed", code="video_not_ready")
-        if task.expires_at is not None and task.expires_at < int(self._clock()):
+        # Expiry first: an expired task's files may already be swept (video_key cleared).
+        if task.status is TaskStatus.COMPLETED and (
+            (task.expires_at is not None and task.expires_at < int(self._clock())) or not task.video_key
+        ):
             raise Gone(f"video {task.id} expired at {task.expires_at}", code="video_expired")
+        if task.status is not TaskStatus.COMPLETED:
+            raise Conflict(f"video {task.id} is {task.status.value}, not completed", code="video_not_ready")
 
     # --- commands ----------------------------------------------------------------------
 
@@ -167,7 +176,20 @@ class TaskService:
             **fields,
         )
 
+    async def _admit(self, tenant_id: str) -> None:
+        """Back-pressure before accepting work: the tenant's quota, then the global queue bound."""
+        if self._max_active and await self._store.count_active(tenant_id) >= self._max_active:
+            raise RateLimited(
+                f"this tenant already has {self._max_active} videos queued or processing; "
+                "wait for one to finish",
+                retry_after=10,
+                code="too_many_active_tasks",
+            )
+        if self._max_queued and await self._store.count_queued() >= self._max_queued:
+            raise RateLimited("the server's queue is full; retry later", retry_after=30, code="queue_full")
+
     async def _enqueue(self, task: Task, image_uploads: tuple[bytes, ...] = ()) -> Task:
+        await self._admit(task.tenant_id)
         if image_uploads:
             keys = [
                 await asyncio.to_thread(

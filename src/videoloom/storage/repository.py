@@ -338,9 +338,41 @@ class TaskRepository:
             )
             return result.rowcount == 1
 
-    async def count_runnable(self) -> int:
+    async def count_queued(self) -> int:
         async with self._engine.connect() as conn:
             result = await conn.execute(
                 select(func.count()).select_from(tasks).where(tasks.c.status == TaskStatus.QUEUED.value)
             )
             return int(result.scalar_one())
+
+    async def count_active(self, tenant_id: str) -> int:
+        """Queued and processing tasks of one tenant (its concurrent-task quota)."""
+        active = [TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(func.count())
+                .select_from(tasks)
+                .where(tasks.c.tenant_id == tenant_id, tasks.c.status.in_(active))
+            )
+            return int(result.scalar_one())
+
+    async def expired(self, *, now: float, limit: int) -> list[Task]:
+        """Completed tasks past ``expires_at`` whose files are still stored."""
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
+                select(tasks)
+                .where(
+                    tasks.c.status == TaskStatus.COMPLETED.value,
+                    tasks.c.expires_at < now,
+                    tasks.c.video_key.is_not(None),
+                )
+                .limit(limit)
+            )
+            return [_row_to_task(row) for row in result.mappings()]
+
+    async def mark_purged(self, task_id: str) -> None:
+        """The files of an expired task are gone; the record stays (routes answer 410)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(tasks).where(tasks.c.id == task_id).values(video_key=None, thumbnail_key=None)
+            )

@@ -16,7 +16,7 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["api_keys", "metadata", "tasks", "webhook_deliveries", "webhook_endpoints"]
+__all__ = ["api_keys", "idempotency_keys", "metadata", "tasks", "webhook_deliveries", "webhook_endpoints"]
 
 metadata = MetaData()
 
@@ -124,4 +124,16 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id"),
     Index("ix_webhook_deliveries_event_endpoint", "event_id", "endpoint_id", unique=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    # SHA-256 of the route and the canonical request body: the same key with another body is a 409.
+    Column("fingerprint", String(64), nullable=False),
+    Column("task_id", String(80), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_idempotency_created", "created_at"),
 )

@@ -6,17 +6,31 @@ import asyncio
 import uuid
 from pathlib import Path
 
+from videoloom.core.errors import MediaError
 from videoloom.core.service import UploadedVideo
-from videoloom.media import Spritesheet, iter_frames, normalize_upload, write_thumbnail
+from videoloom.media import Spritesheet, VideoInfo, iter_frames, normalize_upload, probe, write_thumbnail
 from videoloom.storage.blobs import LocalBlobStore, blob_key
 
 __all__ = ["Ingestor"]
 
 
 class Ingestor:
-    def __init__(self, *, blobs: LocalBlobStore, tmp_dir: Path) -> None:
+    def __init__(
+        self, *, blobs: LocalBlobStore, tmp_dir: Path, max_dimension: int = 4096, max_seconds: float = 600
+    ) -> None:
         self._blobs = blobs
         self._tmp_dir = tmp_dir
+        self._max_dimension = max_dimension
+        self._max_seconds = max_seconds
+
+    def _check_limits(self, info: VideoInfo) -> None:
+        """Refuse what would cost too much before decoding a single frame."""
+        if max(info.width, info.height) > self._max_dimension:
+            size = f"{info.width}x{info.height}"
+            raise MediaError(f"the video is {size}; the largest side allowed is {self._max_dimension} px")
+        if info.duration > self._max_seconds:
+            limit = f"{self._max_seconds:.0f} s"
+            raise MediaError(f"the video is {info.duration:.0f} s long; the limit is {limit}")
 
     def _ingest_sync(self, upload: Path, tenant_id: str, task_id: str) -> UploadedVideo:
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -24,6 +38,7 @@ class Ingestor:
         video_tmp, thumb_tmp = stem.with_suffix(".mp4"), stem.with_suffix(".jpg")
         sprites_tmp = stem.with_name(stem.name + "-sprites.jpg")
         try:
+            self._check_limits(probe(upload))
             info = normalize_upload(upload, video_tmp)
             at = min(info.frame_count - 1, int(info.fps))
             sheet = Spritesheet(info.frame_count)
