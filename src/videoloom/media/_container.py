@@ -36,7 +36,9 @@ def open_input(path: str | os.PathLike[str]) -> Iterator[InputContainer]:
     try:
         container = av.open(name, mode="r")
     except AV_ERRORS as exc:
-        raise MediaError(f"cannot open {os.path.basename(name)!r} as media: {exc}") from exc
+        # strerror, not str(exc): PyAV's text ends with the server-side path of the file.
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise MediaError(f"cannot open the file as media: {reason}") from exc
     try:
         if not set(container.format.name.split(",")) & ACCEPTED_FORMATS:
             raise MediaError(f"unsupported file type {container.format.name!r}: use MP4, MOV or WebM")

@@ -1,9 +1,18 @@
 """``Enhancer``: the "upscale" HD enhancement, Lanczos resampling plus an unsharp mask.
 
-It runs as an FFmpeg filter graph in PyAV
-(``buffer -> [crop] -> scale=W:H:flags=lanczos -> unsharp=5:5:0.8 -> format=rgb24 -> buffersink``)
-because the same unsharp mask in numpy was measured far too slow (25–29 s for
-10 s of 1080p). Aspect-ratio changes are centre-crops, as in ``fit_frame``.
+The resize runs as an FFmpeg filter graph in PyAV (``buffer(rgb24) -> [crop] ->
+scale=W:H:flags=lanczos -> buffersink``) that ends in BT.709 TV-range yuv420p,
+the encoder's format: one swscale pass does the colour conversion and the resize
+together. The unsharp mask (``Y + 0.8·(Y − gauss5×5(Y))``, luma only) is then
+applied in place on the frame's luma plane with OpenCV. Aspect-ratio changes are
+centre-crops, as in ``fit_frame``.
+
+Measured per 720p → 1080p frame on 2 cores: FFmpeg's ``unsharp=5:5:0.8`` filter
+took ~10 ms of CPU, OpenCV's blur + weighted add ~2 ms (a numpy unsharp mask
+was far slower still: 25–29 s for 10 s of 1080p). The earlier RGB-out graph
+(RGB scale, conversions around ``unsharp``, RGB → YUV again in the writer) cost
+~40 ms a frame; this path ~7 ms. ``process_frame`` hands the frame to
+``VideoWriter.write_frame``; ``process`` converts it back to RGB.
 """
 
 from __future__ import annotations
@@ -12,15 +21,20 @@ import os
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 from av.filter import Graph
 from av.video.format import VideoFormat
+from av.video.plane import VideoPlane
+from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
 from videoloom.core.errors import MediaError
 from videoloom.media._container import AV_ERRORS, as_rate
 from videoloom.media._transform import centre_crop_box
 
 __all__ = ["Enhancer"]
+
+UNSHARP_AMOUNT = 0.8
 
 
 class Enhancer:
@@ -50,9 +64,10 @@ class Enhancer:
             if (crop_w, crop_h) != (in_width, in_height):
                 nodes.append(graph.add("crop", f"{crop_w}:{crop_h}:{x}:{y}"))
             nodes += [
-                graph.add("scale", f"{out_width}:{out_height}:flags=lanczos"),
-                graph.add("unsharp", "5:5:0.8"),
-                graph.add("format", "rgb24"),
+                graph.add(
+                    "scale", f"{out_width}:{out_height}:flags=lanczos:out_color_matrix=bt709:out_range=tv"
+                ),
+                graph.add("format", "yuv420p"),
                 graph.add("buffersink"),
             ]
             graph.link_nodes(*nodes).configure()
@@ -62,6 +77,10 @@ class Enhancer:
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """One RGB ``uint8`` frame ``(in_h, in_w, 3)`` in, one ``(out_h, out_w, 3)`` out."""
+        return self.process_frame(frame).to_ndarray(format="rgb24")
+
+    def process_frame(self, frame: np.ndarray) -> av.VideoFrame:
+        """One RGB ``uint8`` frame in; a yuv420p ``VideoFrame`` (BT.709, TV range) of the output size out."""
         if frame.shape != self.in_shape or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {self.in_shape}, got {frame.dtype} {frame.shape}")
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -73,4 +92,19 @@ class Enhancer:
             out = self._graph.vpull()
         except AV_ERRORS as exc:
             raise MediaError(f"enhancement failed: {exc}") from exc
-        return out.to_ndarray(format="rgb24")
+        _sharpen(out.planes[0], self.out_shape[0], self.out_shape[1])
+        out.colorspace = Colorspace.ITU709
+        out.color_range = ColorRange.MPEG
+        out.color_primaries = ColorPrimaries.BT709
+        out.color_trc = ColorTrc.BT709
+        return out
+
+
+def _sharpen(plane: VideoPlane, height: int, width: int) -> None:
+    """Unsharp mask on the luma plane, in place: ``Y + 0.8·(Y − gauss5×5(Y))``, saturating."""
+    luma = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)[:height, :width]
+    blurred = cv2.GaussianBlur(luma, (5, 5), 0)
+    if luma.flags.c_contiguous:
+        cv2.addWeighted(luma, 1.0 + UNSHARP_AMOUNT, blurred, -UNSHARP_AMOUNT, 0, dst=luma)
+    else:  # padded rows
+        luma[:] = cv2.addWeighted(luma, 1.0 + UNSHARP_AMOUNT, blurred, -UNSHARP_AMOUNT, 0)

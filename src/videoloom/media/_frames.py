@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from av.container import InputContainer
@@ -22,7 +23,7 @@ from av.video.stream import VideoStream
 from videoloom.core.errors import MediaError
 from videoloom.media._container import AV_ERRORS, open_input, video_stream
 
-__all__ = ["iter_frames"]
+__all__ = ["iter_frames", "iter_video_frames"]
 
 
 def iter_frames(
@@ -38,10 +39,26 @@ def iter_frames(
         raise ValueError(f"start must be >= 0, got {start}")
     if stop is not None and stop < start:
         raise ValueError(f"stop ({stop}) must be >= start ({start})")
-    return _iter_frames(os.fspath(path), start, stop)
+    return _iter_frames(os.fspath(path), start, stop, rgb=True)
 
 
-def _iter_frames(path: str, start: int, stop: int | None) -> Iterator[np.ndarray]:
+def iter_video_frames(
+    path: str | os.PathLike[str], *, start: int = 0, stop: int | None = None
+) -> Iterator[VideoFrame]:
+    """Like ``iter_frames``, but the decoded ``VideoFrame`` objects, pixels untouched.
+
+    For callers that can use the decoder's YUV as it is (re-encoding a kept part
+    at the same size skips two colour conversions per frame) and convert only
+    the frames they need to look at.
+    """
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    if stop is not None and stop < start:
+        raise ValueError(f"stop ({stop}) must be >= start ({start})")
+    return _iter_frames(os.fspath(path), start, stop, rgb=False)
+
+
+def _iter_frames(path: str, start: int, stop: int | None, *, rgb: bool) -> Iterator[Any]:
     wanted = None if stop is None else stop - start
     if wanted == 0:
         return
@@ -53,7 +70,7 @@ def _iter_frames(path: str, start: int, stop: int | None) -> Iterator[np.ndarray
             for count, frame in enumerate(frames):
                 if wanted is not None and count >= wanted:
                     break
-                yield frame.to_ndarray(format="rgb24")
+                yield frame.to_ndarray(format="rgb24") if rgb else frame
         except AV_ERRORS as exc:
             raise MediaError(f"the video cannot be decoded: {exc}") from exc
 

@@ -42,8 +42,12 @@ class Spritesheet:
         self._tile_width = tile_width
         self._kept: list[np.ndarray] = []
 
+    def wants(self, index: int) -> bool:
+        """Whether ``offer(index, …)`` would keep the frame (so callers can skip converting others)."""
+        return index % self._stride == 0
+
     def offer(self, index: int, frame: np.ndarray) -> None:
-        if index % self._stride:
+        if not self.wants(index):
             return
         height, width = frame.shape[:2]
         tile_height = max(2, round(height * self._tile_width / width))

@@ -1,0 +1,91 @@
+"""Sources made the way cameras and other tools make them, and decoding that reports every error.
+
+Shared by the media and worker tests (``from tests.media.sources import …``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.logging
+import numpy as np
+
+from videoloom.media import rgb_to_yuv420p
+
+__all__ = ["decode", "decoder_errors", "encode_h264", "has_b_frames", "moov_before_mdat", "packets"]
+
+
+def encode_h264(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    *,
+    gop: int,
+    fps: Fraction = Fraction(24),
+    tagged_709: bool = True,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """A source as a camera or another tool would make it: libx264's default preset (B-frames)."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream(
+            "libx264", rate=fps, options={"g": str(gop), "crf": "16", **(options or {})}
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if tagged_709:
+            ctx = stream.codec_context
+            ctx.colorspace = ctx.color_primaries = ctx.color_trc = ctx.color_range = 1
+        for i, array in enumerate(frames):
+            frame = rgb_to_yuv420p(array, matrix="bt709" if tagged_709 else "bt601")
+            frame.pts, frame.time_base = i, 1 / fps
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def decode(path: Path) -> tuple[list[np.ndarray], Any, int, list[str]]:
+    """Frames, average rate, declared frame count and every decoder error message."""
+    with decoder_errors() as errors, av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return frames, stream.average_rate, stream.frames, errors
+
+
+@contextmanager
+def decoder_errors() -> Iterator[list[str]]:
+    """FFmpeg log lines at error level or worse, from any thread (decoders log from theirs)."""
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    errors: list[str] = []
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield errors
+        errors.extend(f"{name}: {message.strip()}" for level, name, message in logs if level <= 16)
+    finally:
+        av.logging.set_level(previous)
+
+
+def packets(path: Path) -> list[tuple[int, int, bool, bytes]]:
+    """``(pts, dts, keyframe, bytes)`` of every packet, in decode order."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        rows = [(p.pts, p.dts, p.is_keyframe, bytes(p)) for p in container.demux(stream) if p.size]
+    assert all(pts is not None and dts is not None for pts, dts, *_ in rows)
+    return rows  # type: ignore[return-value]
+
+
+def has_b_frames(path: Path) -> bool:
+    shown = [pts for pts, *_ in packets(path)]
+    return any(later < earlier for earlier, later in itertools.pairwise(shown))
+
+
+def moov_before_mdat(path: Path) -> bool:
+    data = path.read_bytes()
+    return 0 <= data.find(b"moov") < data.find(b"mdat")
