@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -79,9 +80,10 @@ async def test_upgrade_from_0001_keeps_tasks_and_does_not_announce_history(
     await migrate(engine)  # 0001 → head
 
     async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == "0002"
+        head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one() == head
         tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
-        assert {"webhook_endpoints", "webhook_deliveries"} <= set(tables)
+        assert {"webhook_endpoints", "webhook_deliveries", "idempotency_keys"} <= set(tables)
         rows = dict((await conn.execute(text("SELECT id, announced_at FROM tasks"))).all())
     # Finished before the upgrade: marked announced, so no event is sent for history.
     assert rows[done_id] == pytest.approx(now - 60) and rows[queued_id] is None

@@ -39,7 +39,7 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _SCHEMES = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_HOST_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
+HOST_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
 _USER_AGENT = "videoloom-fetcher/0.1"
 
 
@@ -149,7 +149,7 @@ def _parse_target(url: httpx.URL | str) -> _Target:
     if not 0 < port < 65536:
         raise FetchError("the URL has an invalid port", code="invalid_url")
     ip = parse_ip_literal(host)
-    if ip is None and not _HOST_NAME.match(host):
+    if ip is None and not HOST_NAME_PATTERN.match(host):
         raise FetchError("the URL has an invalid host name", code="invalid_url")
     if ip is not None:
         host = str(ip)  # canonical form: "127.1" -> "127.0.0.1", zone ids dropped
@@ -257,6 +257,11 @@ class SafeFetcher:
                     response = await self._client.send(request, stream=True)
                 except httpx.TimeoutException as exc:
                     raise TimeoutError from exc
+                except httpx.InvalidURL as exc:  # httpx parses a redirect's Location eagerly
+                    raise FetchError(
+                        f"{target.origin} answered with a redirect to an unusable URL",
+                        code="invalid_redirect",
+                    ) from exc
                 except httpx.HTTPError as exc:
                     raise FetchError(
                         f"could not connect to {target.origin}", code="connection_failed"
@@ -278,6 +283,10 @@ class SafeFetcher:
                 response = await self._client.send(request, stream=True)
             except httpx.TimeoutException as exc:
                 raise TimeoutError from exc  # reported by fetch() like the overall deadline
+            except httpx.InvalidURL as exc:  # httpx parses a redirect's Location eagerly
+                raise FetchError(
+                    f"{target.origin} answered with a redirect to an unusable URL", code="invalid_redirect"
+                ) from exc
             except httpx.HTTPError as exc:
                 raise FetchError(f"could not connect to {target.origin}", code="connection_failed") from exc
             try:

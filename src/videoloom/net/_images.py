@@ -14,7 +14,7 @@ import httpx
 from PIL import Image
 
 from videoloom.core.errors import AddressNotAllowed, FetchError, InvalidRequest
-from videoloom.net._fetch import SafeFetcher
+from videoloom.net._fetch import HOST_NAME_PATTERN, SafeFetcher
 from videoloom.net._guard import AddressPolicy, parse_ip_literal
 
 __all__ = [
@@ -112,6 +112,8 @@ def validate_image_url(url: str, *, policy: AddressPolicy) -> None:
     if port is not None and not 0 < port < 65536:
         raise InvalidRequest("the image URL has an invalid port", code="invalid_url")
     ip = parse_ip_literal(host)
+    if ip is None and not HOST_NAME_PATTERN.match(host):  # e.g. a percent-encoded host
+        raise InvalidRequest("the image URL's host is not a valid host name", code="invalid_url")
     if ip is None and (host.lower() in _LOCAL_NAMES or host.lower().endswith(".localhost")):
         ip = parse_ip_literal("127.0.0.1")  # RFC 6761: always the loopback interface
     if ip is not None:
