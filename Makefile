@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean install
+.PHONY: serve test lint bench clean install postgres soak
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -22,8 +22,35 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/videoloom serve
 
-test: $(STAMP)
+# The scale-out tests need PostgreSQL on 127.0.0.1:5432 (trust auth); start it if it is down.
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+		{ command -v pg_ctlcluster >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql; }; \
+		  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+		  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+# The playground tests drive Debian's Chromium (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: $(STAMP) postgres $(CHROMIUM)
 	$(BIN)/python -m pytest -q
+
+# Reliability soak: 25+ kill -9 cycles, then 100 pollers for 60 s (docs/reliability.md).
+# SOAK_ARGS passes options through, e.g. make soak SOAK_ARGS="--cycles 40 --seed 7".
+soak: $(STAMP)
+	$(BIN)/python scripts/soak_crash.py $(SOAK_ARGS)
+
+# Benchmarks (docs/benchmarks.md): installs Debian's ffmpeg and wrk (the baselines) when missing,
+# runs bench/*, ends with one "BENCH <name> <value> <goal>" line per figure. Not part of `make test`.
+bench: $(STAMP)
+	@for tool in ffmpeg wrk; do command -v $$tool >/dev/null || { \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y $$tool || \
+		{ $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update && \
+		  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y $$tool; }; }; done
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

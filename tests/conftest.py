@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, make_clip
+from tests.support import AWS_TEST_ENV, MotoServer, ServerProcess, create_postgres_database, make_clip
 
 
 @pytest.fixture(scope="session")
@@ -15,9 +15,33 @@ def clip_10s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One running server shared by the end-to-end tests, with two tenants' keys."""
-    srv = ServerProcess(tmp_path_factory.mktemp("server") / "data")
+def moto() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["embedded", "postgres+s3"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One running server shared by the end-to-end tests, with two tenants' keys.
+
+    Parametrised: the same tests run on the embedded default (SQLite + local disk) and on
+    the scale-out configuration (PostgreSQL + an S3-compatible bucket).
+    """
+    data_dir = tmp_path_factory.mktemp("server") / "data"
+    if request.param == "embedded":
+        srv = ServerProcess(data_dir)
+    else:
+        moto: MotoServer = request.getfixturevalue("moto")
+        srv = ServerProcess(
+            data_dir,
+            extra_env=AWS_TEST_ENV,
+            moto=moto,
+            database_url=create_postgres_database(),
+            **moto.settings(data_dir.parent.name),
+        )
     srv.keys = {  # type: ignore[attr-defined]
         name: srv.cli("keys", "create", "--name", name).stdout.strip() for name in ("alice", "bob")
     }

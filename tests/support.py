@@ -70,8 +70,16 @@ def decode_all(path_or_bytes: Path | bytes) -> tuple[list[np.ndarray], Any]:
 class ServerProcess:
     """``videoloom serve`` in a subprocess with its own data directory and port."""
 
-    def __init__(self, data_dir: Path, **settings: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        extra_env: dict[str, str] | None = None,
+        moto: MotoServer | None = None,
+        **settings: str,
+    ) -> None:
         self.data_dir = data_dir
+        self.moto = moto
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -81,8 +89,10 @@ class ServerProcess:
             "VIDEOLOOM_LEASE_SECONDS": "3",
             "VIDEOLOOM_POLL_INTERVAL_SECONDS": "0.2",
             "VIDEOLOOM_ENCODER_PRESET": "ultrafast",
+            **(extra_env or {}),
             **{f"VIDEOLOOM_{k.upper()}": v for k, v in settings.items()},
         }
+        self.storage_prefix = settings.get("storage_url", "").partition(f"{MotoServer.bucket}/")[2]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -123,9 +133,15 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
 
+    def stored_files(self) -> list[str]:
+        """Every blob the server has stored, wherever its storage is."""
+        if self.moto is not None:
+            return self.moto.keys(self.storage_prefix)
+        return [str(p) for p in (self.data_dir / "blobs").rglob("*") if p.is_file()]
+
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60)
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=60, follow_redirects=True)
 
 
 def wait_for_task(client: httpx.Client, task_id: str, *, timeout: float = 180) -> dict[str, Any]:
@@ -146,3 +162,89 @@ def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+# --- the scale-out backends: PostgreSQL and an S3-compatible server on loopback -----------------
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "VIDEOLOOM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def create_postgres_database() -> str:
+    """A fresh, empty database on the local PostgreSQL; returns its SQLAlchemy URL."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"videoloom_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+class MotoServer:
+    """``moto_server`` (an S3-compatible server) on a loopback port, with one bucket."""
+
+    bucket = "videoloom-test"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> MotoServer:
+        moto = Path(sys.executable).with_name("moto_server")
+        self.proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.endpoint, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.s3().create_bucket(Bucket=self.bucket)
+        return self
+
+    def s3(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+
+    def keys(self, prefix: str) -> list[str]:
+        listing = self.s3().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for item in listing.get("Contents", [])]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def settings(self, prefix: str) -> dict[str, str]:
+        """ServerProcess settings (and AWS credentials) that put blobs in this bucket."""
+        return {
+            "storage_url": f"s3://{self.bucket}/{prefix}",
+            "s3_endpoint": self.endpoint,
+        }
+
+
+AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}

@@ -66,9 +66,32 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the gRPC listener (xAI's xai_api.Video, for the xai-sdk) on `host`; "
+        "off unless set.",
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Base URL used in video_url links; default: the URL the request came in on.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Hex key that signs content URLs; default: generated once into data_dir/secret.key. "
+        "Give every API node of a cluster the same one.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where blobs live: local disk (default: data_dir/blobs), file:///path, or s3://bucket/prefix.",
+    )
+    s3_endpoint: str | None = Field(
+        default=None, description="Endpoint of a non-AWS S3-compatible store, e.g. http://127.0.0.1:9000."
+    )
+    content_delivery: Literal["redirect", "stream"] = Field(
+        default="redirect",
+        description="With a bucket: answer content downloads with a presigned-URL redirect, or stream them.",
     )
     models_file: Path | None = Field(default=None, description="TOML file of [models.<name>] tables.")
 
@@ -136,6 +159,11 @@ class Settings(BaseSettings):
 
     encoder_preset: str = "veryfast"
     encoder_crf: int = Field(default=18, ge=0, le=51)
+
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as JSON objects carrying request_id and task_id.",
+    )
 
     @field_validator("webhook_endpoints")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,8 +23,9 @@ from videoloom.core.webhook_service import WebhookService
 from videoloom.core.webhooks import OperatorEndpoint, operator_endpoint_id
 from videoloom.engines.registry import create_engine as create_model_engine
 from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
-from videoloom.queue import LocalWakeUp
-from videoloom.storage.blobs import LocalBlobStore
+from videoloom.observability import Metrics
+from videoloom.queue import LocalWakeUp, PostgresListener
+from videoloom.storage.blobs import BlobStore, open_blob_store
 from videoloom.storage.database import create_engine, migrate
 from videoloom.storage.idempotency import IdempotencyRepository
 from videoloom.storage.keys import ApiKeyRepository
@@ -56,7 +57,7 @@ class Container:
     db: AsyncEngine
     tasks: TaskRepository
     keys: ApiKeyRepository
-    blobs: LocalBlobStore
+    blobs: BlobStore
     registry: ModelRegistry
     service: TaskService
     fetcher: SafeFetcher
@@ -70,6 +71,9 @@ class Container:
     rate_limiter: RateLimiter
     retention: RetentionSweeper
     worker: Worker | None = None
+    listener: PostgresListener | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's Prometheus registry: HTTP latency, finished tasks; ``/metrics`` exports it."""
 
     @classmethod
     async def create(cls, settings: Settings) -> Container:
@@ -77,7 +81,9 @@ class Container:
         db = create_engine(settings.resolved_database_url)
         await migrate(db)
         registry = ModelRegistry.from_file(settings.models_file)
-        blobs = LocalBlobStore(settings.blob_dir)
+        blobs = open_blob_store(
+            settings.storage_url, default_root=settings.blob_dir, endpoint=settings.s3_endpoint
+        )
         tasks = TaskRepository(db)
         wakeup = LocalWakeUp()
         policy = AddressPolicy(
@@ -140,7 +146,11 @@ class Container:
             service=service,
             fetcher=fetcher,
             wakeup=wakeup,
-            secret=_load_or_create_secret(settings.secret_file),
+            secret=(
+                bytes.fromhex(settings.secret_key.get_secret_value())
+                if settings.secret_key
+                else _load_or_create_secret(settings.secret_file)
+            ),
             idempotency=Idempotency(IdempotencyRepository(db)),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute),
             retention=RetentionSweeper(
@@ -153,11 +163,22 @@ class Container:
             webhooks=webhooks,
         )
 
-    def start_worker(self) -> Worker:
+    async def start_worker(
+        self, *, models: list[str] | None = None, concurrency: int | None = None
+    ) -> Worker:
+        """Start rendering here; ``models`` limits which tasks this worker claims."""
         s = self.settings
+        for name in models or []:
+            self.registry.get(name, param="models")
+        if self.db.dialect.name == "postgresql":
+            # Tasks inserted on any node NOTIFY on commit; the listener wakes this worker.
+            dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.listener = PostgresListener(dsn, self.wakeup)
+            await self.listener.start()
         self.worker = Worker(
             config=WorkerConfig(
-                concurrency=s.worker_concurrency,
+                concurrency=concurrency or s.worker_concurrency,
+                models=models or None,
                 lease_seconds=s.lease_seconds,
                 max_attempts=s.max_attempts,
                 poll_interval=s.poll_interval_seconds,
@@ -173,6 +194,7 @@ class Container:
             fetcher=self.fetcher,
             wakeup=self.wakeup,
             on_finished=self.webhooks.notify,
+            on_task_end=self.metrics.task_finished,
         )
         self.worker.start()
         return self.worker
@@ -181,6 +203,8 @@ class Container:
         await self.retention.stop()
         if self.worker is not None:
             await self.worker.stop()
+        if self.listener is not None:
+            await self.listener.stop()
         await self.webhooks.stop()
         await self.fetcher.aclose()
         await self.db.dispose()

@@ -56,7 +56,7 @@ def test_extend_at_second_4_keeps_the_source_and_continues_it(
     assert done["status_update_time"] >= created["status_update_time"]
 
     # The signed URL works without the Authorization header, as in a <video src>.
-    video = httpx.get(done["video_url"], timeout=60)
+    video = httpx.get(done["video_url"], timeout=60, follow_redirects=True)
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
     frames, rate = decode_all(video.content)
     assert rate == 24
@@ -91,7 +91,7 @@ def test_extend_1080p_upscale_gives_1920x1080(alice: httpx.Client, source: dict[
     assert response.status_code == 200, response.text
     done = wait_for_task(alice, response.json()["id"])
     assert done["status"] == "completed", done
-    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60).content)
+    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
     assert frames[0].shape == (1080, 1920, 3)
     assert abs(len(frames) - 240) <= 1
 
@@ -112,7 +112,7 @@ def test_unified_extend_with_new_aspect_ratio(alice: httpx.Client, source: dict[
     assert response.json()["id"].startswith("motion:")
     done = wait_for_task(alice, response.json()["id"])
     assert done["status"] == "completed", done
-    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60).content)
+    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
     assert frames[0].shape == (720, 720, 3)
     assert abs(len(frames) - 96) <= 1
 
@@ -131,7 +131,7 @@ def test_extend_of_an_extend_chains_lineage(alice: httpx.Client, source: dict[st
     done = wait_for_task(alice, second.json()["id"])
     assert done["status"] == "completed" and done["parent_id"] == first_done["id"]
     assert done["start_time"] is None  # appended at the source's end
-    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60).content)
+    frames, _ = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
     assert abs(len(frames) - 72) <= 1
 
 
@@ -148,7 +148,7 @@ def test_create_generates_a_video(alice: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     done = wait_for_task(alice, response.json()["id"])
     assert done["status"] == "completed", done
-    frames, rate = decode_all(httpx.get(done["video_url"], timeout=60).content)
+    frames, rate = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
     assert rate == 24 and len(frames) == 48
     assert frames[0].shape == (1280, 720, 3)
     assert float(np.mean(np.abs(frames[0].astype(int) - frames[-1].astype(int)))) > 0.5

@@ -147,7 +147,12 @@ def test_delete_cancels_and_removes(client: openai.OpenAI, server: ServerProcess
     with pytest.raises(openai.NotFoundError):
         client.videos.delete(running.id)
     folder = running.id.replace(":", "_")
-    assert not [p for p in (server.data_dir / "blobs").rglob("*") if folder in str(p)]
+    assert not [p for p in server.stored_files() if folder in p]
+    finished = client.videos.create_and_poll(prompt="short", seconds="1", poll_interval_ms=200)
+    stored = [p for p in server.stored_files() if finished.id.replace(":", "_") in p]
+    assert len(stored) == 3  # video, thumbnail, spritesheet
+    client.videos.delete(finished.id)
+    assert not [p for p in server.stored_files() if finished.id.replace(":", "_") in p]
 
 
 def test_errors_map_to_sdk_exceptions(server: ServerProcess, client: openai.OpenAI) -> None:

@@ -46,7 +46,7 @@ def test_kill_9_during_an_extend_still_completes_after_restart(tmp_path: Path, c
         with server.client(key) as client:
             done = wait_for_task(client, created["id"], timeout=240)
             assert done["status"] == "completed", done
-            frames, _ = decode_all(httpx.get(done["video_url"], timeout=60).content)
+            frames, _ = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
         assert abs(len(frames) - 12 * 24) <= 1
         assert frames[0].shape == (1080, 1920, 3)
     finally:

@@ -9,14 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import create_postgres_database
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus
 from videoloom.storage.database import create_engine, migrate
 from videoloom.storage.repository import TaskRepository
 
 
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[TaskRepository]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TaskRepository]:
+    """The same queue tests on both databases (a fresh PostgreSQL database each time)."""
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+        if request.param == "sqlite"
+        else await asyncio.to_thread(create_postgres_database)
+    )
+    engine = create_engine(url)
     await migrate(engine)
     yield TaskRepository(engine)
     await engine.dispose()
@@ -99,3 +106,23 @@ async def test_release_puts_a_task_back_without_counting_the_attempt(repo: TaskR
     assert task is not None and await repo.release(task.id, "w", now=time.time())
     again = await repo.claim(worker_id="w2", models=None, now=time.time(), lease_seconds=60)
     assert again is not None and again.id == task.id and again.attempts == 1
+
+
+async def test_postgres_notify_wakes_listening_workers_on_commit() -> None:
+    from videoloom.queue import LocalWakeUp, PostgresListener
+
+    url = await asyncio.to_thread(create_postgres_database)
+    engine = create_engine(url)
+    await migrate(engine)
+    wakeup = LocalWakeUp()
+    listener = PostgresListener(engine.url.set(drivername="postgresql").render_as_string(False), wakeup)
+    await listener.start()
+    try:
+        wakeup.clear()
+        started = time.monotonic()
+        await TaskRepository(engine).insert(make_task(1), enqueued_at=1.0)
+        await wakeup.wait(5.0)
+        assert time.monotonic() - started < 2.0, "the NOTIFY did not wake the listener"
+    finally:
+        await listener.stop()
+        await engine.dispose()

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks
+from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops
 from videoloom.api.errors import install_error_handlers
 from videoloom.api.limits import BodySizeLimit
+from videoloom.api.playground import mount_playground
 from videoloom.config import Settings
 from videoloom.container import Container
+from videoloom.observability import RequestContext
 
 __all__ = ["create_app"]
 
@@ -28,12 +30,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await Container.create(settings)
         app.state.container = container
         if settings.embedded_worker:
-            container.start_worker()
+            await container.start_worker()
         container.webhooks.start()  # async only, apart from the render threads; close() stops it
         container.retention.start()
+        grpc_server = None
         try:
+            if settings.grpc_port is not None:
+                from videoloom.api.xai_grpc import start_grpc_server  # needs the xai-sdk's protos
+
+                grpc_server = await start_grpc_server(container)
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=2)
             await container.close()
 
     app = FastAPI(title="Videoloom", version=__version__, lifespan=lifespan)
@@ -41,12 +50,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, json_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
+    # Outermost: X-Request-ID, HTTP metrics and (JSON logs) the access line cover every answer.
+    app.add_middleware(RequestContext, access_log=settings.log_format == "json")
     app.include_router(admin.router)
     app.include_router(gateway.router)
     app.include_router(content.router)
     app.include_router(models.router)
     app.include_router(openai_videos.router)
     app.include_router(openai_webhooks.router)
+    app.include_router(ops.router)
+    mount_playground(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

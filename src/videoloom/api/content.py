@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
 
 from videoloom.api.deps import ContainerDep, authenticate
 from videoloom.container import Container
@@ -37,7 +40,8 @@ def content_url(request: Request, container: Container, task: Task, variant: Var
     return f"{base}/v1/videos/{task.id}/content?{urlencode(query)}"
 
 
-@router.api_route("/videos/{video_id}/content", methods=["GET", "HEAD"], response_model=None)
+@router.get("/videos/{video_id}/content", response_model=None)
+@router.head("/videos/{video_id}/content", response_model=None, operation_id="head_video_content")
 async def download_content(
     video_id: str,
     request: Request,
@@ -45,7 +49,7 @@ async def download_content(
     variant: Variant = "video",
     expires: Annotated[int | None, Query()] = None,
     signature: Annotated[str | None, Query()] = None,
-) -> FileResponse:
+) -> Response:
     if signature is not None or expires is not None:
         if (
             expires is None
@@ -68,13 +72,58 @@ async def download_content(
         "spritesheet": blob_key(task.tenant_id, task.id, "spritesheet.jpg"),
     }
     key = keys[variant]
-    path = container.blobs.path(key) if key else None
-    if path is None or not path.is_file():
+    blobs = container.blobs
+    if not key or not await asyncio.to_thread(blobs.exists, key):
         raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
     suffix = "mp4" if variant == "video" else f"{variant}.jpg"
-    return FileResponse(
-        path,
-        media_type=_MEDIA_TYPES[variant],
-        filename=f"{video_id.replace(':', '_')}.{suffix}",
-        content_disposition_type="inline",
-    )
+    filename = f"{video_id.replace(':', '_')}.{suffix}"
+    path = blobs.local_path(key)
+    if path is not None:
+        return FileResponse(
+            path, media_type=_MEDIA_TYPES[variant], filename=filename, content_disposition_type="inline"
+        )
+    if container.settings.content_delivery == "redirect":
+        url = blobs.presigned_url(key, container.settings.signed_url_ttl_seconds)
+        if url is not None:
+            return RedirectResponse(url, status_code=307)
+    return await _stream(request, key, container, _MEDIA_TYPES[variant], filename)
+
+
+_CHUNK = 1024 * 1024
+
+
+async def _stream(
+    request: Request, key: str, container: Container, media_type: str, filename: str
+) -> Response:
+    """Serve a bucket object through this node, honouring a single ``Range`` like FileResponse does."""
+    blobs = container.blobs
+    size = await asyncio.to_thread(blobs.size, key)
+    start, end, status = 0, size, 200
+    requested = request.headers.get("range")
+    if requested:
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", requested.strip())
+        if not match or (not match.group(1) and not match.group(2)):
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(size, int(match.group(2)) + 1) if match.group(2) else size
+        else:  # a suffix range: the last N bytes
+            start = max(0, size - int(match.group(2)))
+        if start >= size or start >= end:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        status = 206
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(end - start),
+        "Content-Disposition": f'inline; filename="{filename}"',
+    }
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+
+    async def body() -> AsyncIterator[bytes]:
+        for offset in range(start, end, _CHUNK):
+            yield await asyncio.to_thread(blobs.read_range, key, offset, min(end, offset + _CHUNK))
+
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)

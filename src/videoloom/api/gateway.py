@@ -151,6 +151,9 @@ async def query_video(
         aspect_ratio=task.params.get("aspect_ratio"),
         upscale=task.params.get("upscale"),
         error=GatewayError(code=task.error.code, message=task.error.message) if task.error else None,
+        worker_id=task.worker_id,
+        started_at=task.started_at,
+        attempts=task.attempts,
     )
 
 

@@ -104,3 +104,9 @@ class VideoQueryResponse(VideoTaskResponse):
     aspect_ratio: str | None
     upscale: bool | None
     error: GatewayError | None
+    worker_id: str | None
+    """The worker that ran (or runs) the task: ``host:pid:id``."""
+    started_at: int | None
+    """Unix timestamp (seconds) of the latest claim by a worker; with completed_at, how long it ran."""
+    attempts: int
+    """How many times a worker claimed it (more than 1 after a lost worker)."""

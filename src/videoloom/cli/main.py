@@ -1,4 +1,4 @@
-"""``videoloom``: run the server and manage API keys."""
+"""``videoloom``: run the server, manage API keys, and (``commands.py``) use a server as a client."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TypeVar
 import click
 
 from videoloom import __version__
+from videoloom.cli.commands import register as register_client_commands
 from videoloom.config import Settings
 from videoloom.core.errors import VideoloomError
 from videoloom.storage.database import create_engine, migrate
@@ -58,15 +59,27 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, or VIDEOLOOM_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default 8000, or VIDEOLOOM_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--no-worker", is_flag=True, help="API only: render nothing here (scale-out API node).")
+@click.option(
+    "--grpc-port",
+    type=int,
+    default=None,
+    help="Also serve xAI's gRPC Video API on this port (or VIDEOLOOM_GRPC_PORT).",
+)
+def serve(host: str | None, port: int | None, no_worker: bool, grpc_port: int | None) -> None:
     """Run the API server with its embedded worker."""
     import uvicorn
 
     from videoloom.api.app import create_app
+    from videoloom.observability import configure_logging, uvicorn_log_options
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: dict[str, object] = {
+        k: v for k, v in {"host": host, "port": port, "grpc_port": grpc_port}.items() if v is not None
+    }
+    if no_worker:
+        overrides["embedded_worker"] = False
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     key = _first_start_key(settings)
     if key is not None:
         base = f"http://{settings.host}:{settings.port}"
@@ -75,9 +88,46 @@ def serve(host: str | None, port: int | None) -> None:
             f"    {key}\n\n"
             "Try it:\n\n"
             f"    curl {base}/v1/models -H 'Authorization: Bearer {key}'\n\n"
+            f"Or in a browser: {base}/playground (paste the key)\n"
+            f"Or the CLI: export VIDEOLOOM_API_KEY={key}; videoloom --help\n\n"
             f"Data directory: {settings.data_dir.resolve()}\n"
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, **uvicorn_log_options(settings.log_format))
+
+
+@main.command()
+@click.option("--models", "models", multiple=True, help="Claim only tasks of this model (repeatable).")
+@click.option("--concurrency", type=int, default=None, help="Tasks rendered at once (default: setting).")
+def worker(models: tuple[str, ...], concurrency: int | None) -> None:
+    """Run a worker only: claims tasks from the shared database, renders, stores blobs."""
+    import signal
+
+    from videoloom.container import Container
+    from videoloom.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+
+    async def run() -> None:
+        container = await Container.create(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            started = await container.start_worker(models=list(models) or None, concurrency=concurrency)
+            logging.getLogger("videoloom").info(
+                "worker %s serving %s", started.id, ", ".join(models) or "every model"
+            )
+            await stop.wait()
+        finally:
+            await container.close()  # hands running tasks back to the queue
+
+    try:
+        asyncio.run(run())
+    except VideoloomError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @main.group()
@@ -117,6 +167,8 @@ def keys_revoke(name: str) -> None:
     _with_keys(Settings(), lambda repo: repo.revoke(name))
     click.echo(f"revoked {name}", err=True)
 
+
+register_client_commands(main)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """The queue is the task table (see ``storage.repository``); this package holds its wake-ups."""
 
-from videoloom.queue.wakeup import LocalWakeUp
+from videoloom.queue.wakeup import CHANNEL, LocalWakeUp, PostgresListener
 
-__all__ = ["LocalWakeUp"]
+__all__ = ["CHANNEL", "LocalWakeUp", "PostgresListener"]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-__all__ = ["LocalWakeUp"]
+__all__ = ["CHANNEL", "LocalWakeUp", "PostgresListener"]
+
+CHANNEL = "videoloom_tasks"
+"""The PostgreSQL NOTIFY channel; the repository notifies it in the transaction that inserts a task."""
 
 
 class LocalWakeUp:
@@ -27,3 +30,28 @@ class LocalWakeUp:
     async def wait(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
+
+
+class PostgresListener:
+    """``LISTEN videoloom_tasks`` on a dedicated connection; each NOTIFY wakes the local worker.
+
+    The notification is sent by the inserting transaction itself, so it arrives
+    only once the task is committed, on every node that listens.
+    """
+
+    def __init__(self, dsn: str, wakeup: LocalWakeUp) -> None:
+        self._dsn = dsn
+        self._wakeup = wakeup
+        self._connection: object | None = None
+
+    async def start(self) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(self._dsn)
+        await connection.add_listener(CHANNEL, lambda *_: self._wakeup.notify())
+        self._connection = connection
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()  # type: ignore[attr-defined]
+            self._connection = None

@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
+from videoloom.queue.wakeup import CHANNEL
 from videoloom.storage.schema import tasks
 
 __all__ = ["TaskRepository"]
@@ -93,8 +94,12 @@ class TaskRepository:
         self._engine = engine
 
     async def insert(self, task: Task, *, enqueued_at: float) -> None:
+        """Accepting a task is enqueueing it: one INSERT (plus, on PostgreSQL, a NOTIFY that is
+        delivered to every listening worker when this same transaction commits)."""
         async with self._engine.begin() as conn:
             await conn.execute(tasks.insert().values(**_task_to_row(task, enqueued_at)))
+            if self._engine.dialect.name == "postgresql" and task.status is TaskStatus.QUEUED:
+                await conn.execute(select(func.pg_notify(CHANNEL, task.id)))
 
     async def get(self, tenant_id: str, task_id: str) -> Task | None:
         """Tenant-scoped: another tenant's id reads exactly like a missing one."""

@@ -9,14 +9,14 @@ from pathlib import Path
 from videoloom.core.errors import MediaError
 from videoloom.core.service import UploadedVideo
 from videoloom.media import Spritesheet, VideoInfo, iter_frames, normalize_upload, probe, write_thumbnail
-from videoloom.storage.blobs import LocalBlobStore, blob_key
+from videoloom.storage.blobs import BlobStore, blob_key
 
 __all__ = ["Ingestor"]
 
 
 class Ingestor:
     def __init__(
-        self, *, blobs: LocalBlobStore, tmp_dir: Path, max_dimension: int = 4096, max_seconds: float = 600
+        self, *, blobs: BlobStore, tmp_dir: Path, max_dimension: int = 4096, max_seconds: float = 600
     ) -> None:
         self._blobs = blobs
         self._tmp_dir = tmp_dir

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 
-from videoloom.storage.blobs import LocalBlobStore
+from videoloom.storage.blobs import BlobStore
 from videoloom.storage.repository import TaskRepository
 
 __all__ = ["RetentionSweeper"]
@@ -22,7 +22,7 @@ BATCH = 100
 
 
 class RetentionSweeper:
-    def __init__(self, *, repository: TaskRepository, blobs: LocalBlobStore, interval: float) -> None:
+    def __init__(self, *, repository: TaskRepository, blobs: BlobStore, interval: float) -> None:
         self._repo = repository
         self._blobs = blobs
         self._interval = interval

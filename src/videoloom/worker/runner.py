@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -29,9 +30,10 @@ from videoloom.core.errors import FetchError, VideoloomError
 from videoloom.core.models import ModelRegistry
 from videoloom.core.tasks import Task, TaskError, TaskStatus
 from videoloom.engines.registry import create_engine
-from videoloom.net import SafeFetcher, load_reference_image, load_stored_image
+from videoloom.net import SafeFetcher, decode_image, load_reference_image
+from videoloom.observability import bind_task_id
 from videoloom.queue import LocalWakeUp
-from videoloom.storage.blobs import LocalBlobStore, blob_key
+from videoloom.storage.blobs import BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
 from videoloom.worker.render import JobCancelled, RenderOutputs, RenderPlan, RenderResult, render
 
@@ -78,15 +80,18 @@ class Worker:
         *,
         config: WorkerConfig,
         repository: TaskRepository,
-        blobs: LocalBlobStore,
+        blobs: BlobStore,
         registry: ModelRegistry,
         fetcher: SafeFetcher,
         wakeup: LocalWakeUp,
         on_finished: Callable[[], None] = lambda: None,
+        on_task_end: Callable[[Task, str, float, float | None], None] | None = None,
     ) -> None:
         self.config = config
         self._on_finished = on_finished
         """Called when a task reaches completed or failed (wakes the webhook dispatcher)."""
+        self._on_task_end = on_task_end
+        """Metrics hook: (task as claimed, outcome, seconds since the claim, render seconds or None)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._repo = repository
         self._blobs = blobs
@@ -102,6 +107,11 @@ class Worker:
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="videoloom-worker")
+
+    @property
+    def running(self) -> bool:
+        """The claim loop is alive (``/readyz``)."""
+        return self._loop_task is not None and not self._loop_task.done()
 
     async def stop(self) -> None:
         """Stop claiming, then hand running tasks back to the queue."""
@@ -154,27 +164,38 @@ class Worker:
     # --- one task --------------------------------------------------------------------
 
     async def _execute(self, task: Task) -> None:
+        bind_task_id(task.id)  # this asyncio task's log lines carry the task id
         cancelled = threading.Event()
         state = {"progress": 0.0}
+        started, outcome = time.monotonic(), "completed"
         monitor = asyncio.create_task(self._monitor(task, state, cancelled))
         try:
             await self._run(task, state, cancelled)
         except asyncio.CancelledError:
+            outcome = "released"
             cancelled.set()
             await self._repo.release(task.id, self.id, now=time.time())
             log.info("released %s back to the queue (shutdown)", task.id)
             raise
         except JobCancelled:
+            outcome = "lost"
             log.info("stopped %s: lease lost or cancelled", task.id)
         except VideoloomError as exc:
+            outcome = "failed"
             await self._fail(task, exc.code, exc.message)
         except Exception as exc:
+            outcome = "failed"
             log.exception("task %s failed unexpectedly", task.id)
             await self._fail(task, "internal_error", f"internal error: {type(exc).__name__}: {exc}")
         finally:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+            if self._on_task_end is not None:
+                try:
+                    self._on_task_end(task, outcome, time.monotonic() - started, state.get("render_seconds"))
+                except Exception:
+                    log.exception("the task-end hook failed for %s", task.id)
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
@@ -210,7 +231,8 @@ class Worker:
         images = []
         for key in task.params.get("internal_images", []):
             # Uploaded with the request and stored under the task's own prefix.
-            images.append(await asyncio.to_thread(load_stored_image, self._blobs.path(key)))
+            content = await asyncio.to_thread(self._blobs.read_bytes, key)
+            images.append(await asyncio.to_thread(decode_image, content))
         for index, url in enumerate(task.params.get("images", [])):
             try:
                 images.append(
@@ -220,15 +242,22 @@ class Worker:
                 raise FetchError(f"images[{index}]: {exc.message}", code="image_fetch_failed") from exc
         return images
 
+    def _source_key(self, task: Task) -> str | None:
+        """The stored source video an extend or edit reads, checked to exist."""
+        if task.params.get("mode", task.kind.value) not in ("extend", "edit"):
+            return None
+        key: str = task.params["source_video_key"]
+        if not key or not self._blobs.exists(key):
+            raise VideoloomError("the source video's file is missing (deleted?)", code="source_missing")
+        return key
+
     def _plan(self, task: Task, images: list[Image.Image]) -> RenderPlan:
+        """The render, with ``source`` left empty: the thread fills in a local copy."""
         params = task.params
         mode = params.get("mode", task.kind.value)
         source = None
         fps = Fraction(params.get("fps", 24)).limit_denominator(1001)
         if mode in ("extend", "edit"):
-            source = self._blobs.path(params["source_video_key"])
-            if not source.is_file():
-                raise VideoloomError("the source video's file is missing (deleted?)", code="source_missing")
             fps = Fraction(params["source_fps"]).limit_denominator(1001)
         return RenderPlan(
             mode=mode,
@@ -248,6 +277,7 @@ class Worker:
 
     async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         spec = self._registry.get(task.model)
+        source_key = await asyncio.to_thread(self._source_key, task)
         plan = self._plan(task, await self._load_images(task))
         self.config.tmp_dir.mkdir(parents=True, exist_ok=True)
         stem = self.config.tmp_dir / f"{task.id.replace(':', '_')}-{uuid.uuid4().hex[:8]}"
@@ -263,7 +293,12 @@ class Worker:
         def work() -> RenderResult:
             engine = create_engine(spec)
             try:
-                return render(plan, engine, outputs=outputs, progress=progress, cancelled=cancelled)
+                with contextlib.ExitStack() as stack:
+                    job = plan
+                    if source_key is not None:  # a bucket's object is copied down for PyAV to seek in
+                        local = stack.enter_context(self._blobs.local_copy(source_key, self.config.tmp_dir))
+                        job = dataclasses.replace(plan, source=local)
+                    return render(job, engine, outputs=outputs, progress=progress, cancelled=cancelled)
             finally:
                 engine.close()
 
@@ -273,7 +308,9 @@ class Worker:
         }
         try:
             loop = asyncio.get_running_loop()
+            rendering = time.monotonic()
             result = await loop.run_in_executor(self._executor, work)
+            state["render_seconds"] = time.monotonic() - rendering
             if cancelled.is_set():
                 raise JobCancelled("lease lost while rendering")
             # Durable first, then the status: a completed task always has its files.
