@@ -128,12 +128,7 @@ async def query_video(
     now = int(time.time())
     done = task.status is TaskStatus.COMPLETED and (task.expires_at is None or task.expires_at >= now)
     return VideoQueryResponse(
-        id=task.id,
-        status=_STATUS[task.status],
-        status_update_time=task.status_update_time,
-        model=task.model,
-        progress=task.progress,
-        created_at=task.created_at,
+        **_task_response(task).model_dump(),
         kind=task.kind.value,
         state=task.status.value,
         prompt=task.prompt,
