@@ -145,6 +145,8 @@ def wrk(
     url: str, *, seconds: int = 8, connections: int = 100, headers: dict[str, str] | None = None
 ) -> dict[str, float]:
     """``wrk -t1 -c<connections> -d<seconds>s --latency``: requests/s, p50 and p99 in ms."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: `apt-get install -y wrk` (make bench does it)")
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
