@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="CIDRs that user-given URLs may reach even if private (operator allow-list).",
     )
 
+    key_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a verified API key is remembered; revocations elsewhere lag by this.",
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Creating requests per API key per minute (0: no limit)."
     )

@@ -140,7 +140,7 @@ class Container:
             settings=settings,
             db=db,
             tasks=tasks,
-            keys=ApiKeyRepository(db),
+            keys=ApiKeyRepository(db, cache_seconds=settings.key_cache_seconds),
             blobs=blobs,
             registry=registry,
             service=service,

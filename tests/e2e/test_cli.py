@@ -69,7 +69,13 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
             == 200
         )
         server.cli("keys", "revoke", "ci")
-        response = httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+        # The server remembers verified keys for key_cache_seconds (2 s): the revocation lands by then.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            response = httpx.get(f"{server.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+            if response.status_code == 401:
+                break
+            time.sleep(0.2)
         assert response.status_code == 401
     finally:
         server.stop()

@@ -45,8 +45,12 @@ def _from_row(row: object) -> ApiKey:
 
 
 class ApiKeyRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float = 0.0) -> None:
         self._engine = engine
+        # Known-good keys are remembered briefly: a status poll then costs one query, not two.
+        # A revocation made by another process takes effect within ``cache_seconds``.
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[ApiKey, float]] = {}
 
     async def create(self, *, name: str, tenant_id: str, is_admin: bool = False) -> tuple[ApiKey, str]:
         """Returns the record and the plaintext key, which is never stored nor shown again."""
@@ -78,14 +82,24 @@ class ApiKeyRepository:
         return record, plaintext
 
     async def authenticate(self, plaintext: str) -> ApiKey | None:
+        digest = hash_key(plaintext)
+        cached = self._cache.get(digest)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
         async with self._engine.connect() as conn:
             result = await conn.execute(
-                select(api_keys).where(
-                    api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None)
-                )
+                select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))
             )
             row = result.first()
-        return _from_row(row) if row else None
+        key = _from_row(row) if row else None
+        if key is not None and self._cache_seconds > 0:
+            if len(self._cache) > 10_000:  # bounded: forget everything rather than grow
+                self._cache.clear()
+            self._cache[digest] = (key, now + self._cache_seconds)
+        else:
+            self._cache.pop(digest, None)
+        return key
 
     async def list(self) -> list[ApiKey]:
         async with self._engine.connect() as conn:
@@ -103,6 +117,7 @@ class ApiKeyRepository:
             row = result.first()
         if row is None:
             raise NotFound(f"no active API key named {name!r}", param="name")
+        self._cache.clear()  # this process stops accepting it at once
         return _from_row(row)
 
     async def count(self) -> int:
