@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -198,3 +199,15 @@ def cpu_info() -> str:
     except (OSError, StopIteration):
         model = "unknown CPU"
     return f"{os.cpu_count()} cores, {model}"
+
+
+def render_to(plan: Any, engine: Any, out: Path) -> Any:
+    """Run the worker's render pipeline to ``out`` (thumbnail and spritesheet beside it)."""
+    import threading
+
+    from videoloom.worker.render import RenderOutputs, render
+
+    outputs = RenderOutputs(
+        video=out, thumbnail=out.with_suffix(".jpg"), spritesheet=out.with_suffix(".sprites.jpg")
+    )
+    return render(plan, engine, outputs=outputs, progress=lambda _: None, cancelled=threading.Event())

@@ -18,7 +18,6 @@ source without a usable keyframe takes, against the same baseline.
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from bench.common import (
@@ -34,13 +33,14 @@ from bench.common import (
     cpu_info,
     log,
     new_frames_file,
+    render_to,
     run_ffmpeg,
     source,
     timed_pair,
 )
 from bench.replay import ReplayEngine
 from videoloom.media import probe
-from videoloom.worker.render import RenderOutputs, RenderPlan, render
+from videoloom.worker.render import RenderPlan
 
 CUT_BEFORE_END = 5
 
@@ -60,10 +60,7 @@ def ours(src: Path, start_time: int, new: Path, out: Path, *, smart_cut: bool = 
         crf=CRF,
         smart_cut=smart_cut,
     )
-    outputs = RenderOutputs(
-        video=out, thumbnail=out.with_suffix(".jpg"), spritesheet=out.with_suffix(".sprites.jpg")
-    )
-    render(plan, ReplayEngine(new), outputs=outputs, progress=lambda _: None, cancelled=threading.Event())
+    render_to(plan, ReplayEngine(new), out)
 
 
 def ffmpeg_cli(src: Path, start_time: int, new: Path, out: Path) -> None:

@@ -19,18 +19,17 @@ import json
 import resource
 import subprocess
 import sys
-import threading
 import time
 from fractions import Fraction
 
-from bench.common import CRF, DATA, PRESET, bench_line, cpu_info, log, source
+from bench.common import CRF, DATA, PRESET, bench_line, cpu_info, log, render_to, source
 
 GIB = 1024**3
 
 
 def child(start_time: int, smart_cut: bool) -> None:
     from videoloom.engines.motion import MotionEngine
-    from videoloom.worker.render import RenderOutputs, RenderPlan, render
+    from videoloom.worker.render import RenderPlan
 
     out = DATA / "out" / "peak.mp4"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,13 +47,8 @@ def child(start_time: int, smart_cut: bool) -> None:
         crf=CRF,
         smart_cut=smart_cut,
     )
-    outputs = RenderOutputs(
-        video=out, thumbnail=out.with_suffix(".jpg"), spritesheet=out.with_suffix(".s.jpg")
-    )
     started = time.perf_counter()
-    result = render(
-        plan, MotionEngine(), outputs=outputs, progress=lambda _: None, cancelled=threading.Event()
-    )
+    result = render_to(plan, MotionEngine(), out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     print(json.dumps({"peak": peak, "seconds": time.perf_counter() - started, "frames": result.frame_count}))
 

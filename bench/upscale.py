@@ -14,7 +14,6 @@ frames, +faststart).
 from __future__ import annotations
 
 import argparse
-import threading
 from pathlib import Path
 
 from bench.common import (
@@ -30,12 +29,13 @@ from bench.common import (
     cpu_info,
     log,
     new_frames_file,
+    render_to,
     run_ffmpeg,
     timed_pair,
 )
 from bench.replay import ReplayEngine
 from videoloom.media import probe
-from videoloom.worker.render import RenderOutputs, RenderPlan, render
+from videoloom.worker.render import RenderPlan
 
 
 def ours(new: Path, out: Path) -> None:
@@ -51,10 +51,7 @@ def ours(new: Path, out: Path) -> None:
         preset=PRESET,
         crf=CRF,
     )
-    outputs = RenderOutputs(
-        video=out, thumbnail=out.with_suffix(".jpg"), spritesheet=out.with_suffix(".sprites.jpg")
-    )
-    render(plan, ReplayEngine(new), outputs=outputs, progress=lambda _: None, cancelled=threading.Event())
+    render_to(plan, ReplayEngine(new), out)
 
 
 def ffmpeg_cli(new: Path, out: Path) -> None:
