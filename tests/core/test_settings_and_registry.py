@@ -35,13 +35,13 @@ def test_unknown_keys_in_the_config_file_are_an_error(
 def test_models_file(tmp_path: Path) -> None:
     path = tmp_path / "models.toml"
     path.write_text(
-        '[models.grok-video-3]\nengine = "motion"\nfamily = "grok"\noptions = { damping = 0.9 }\n'
+        '[models.grok-video-3]\nengine = "motion"\nid_prefix = "grok"\noptions = { damping = 0.9 }\n'
         '[models.fast-motion]\nengine = "motion"\nmax_duration = 4\n'
         '[models.typo]\nengine = "motion"\noptions = { dampin = 0.9 }\n'
     )
     registry = ModelRegistry.from_file(path)
     assert registry.names() == ["fast-motion", "grok-video-3", "typo"]
-    assert registry.get("fast-motion").family == "fast"
+    assert registry.get("fast-motion").id_prefix == "fast"
     assert registry.default_model == "grok-video-3"
     assert create_engine(registry.get("grok-video-3")).name == "motion"
     with pytest.raises(EngineError) as info:

@@ -281,3 +281,48 @@ def test_cancel_stops_either_path(sources: dict[str, Path], tmp_path: Path, sour
             cancelled=cancelled,
         )
     assert not outputs.thumbnail.exists()
+
+
+class SteppingEngine(MotionEngine):
+    """Works in steps before yielding anything (as a diffusion engine does), and reports."""
+
+    def __init__(self, cancel_at_step: int | None, cancelled: threading.Event) -> None:
+        super().__init__()
+        self.steps_run = 0
+        self.cancel_at_step = cancel_at_step
+        self.cancelled = cancelled
+        self.seen: tuple[Path | None, int] | None = None
+
+    def extend(self, job: ExtendJob, progress: ProgressCallback) -> Iterator[np.ndarray]:
+        self.seen = (job.source, job.keep_frames)
+        for step in range(10):
+            if step == self.cancel_at_step:
+                self.cancelled.set()  # as the worker's monitor does when the task is cancelled
+            progress(step / 10)
+            self.steps_run += 1
+        job.report["steps"] = self.steps_run
+        return super().extend(job, lambda _: None)
+
+
+@pytest.mark.parametrize("source_name", ["gop40", "one_keyframe"])
+def test_an_engine_stops_between_steps_and_sees_the_source(
+    sources: dict[str, Path], tmp_path: Path, source_name: str
+) -> None:
+    outputs = RenderOutputs(
+        video=tmp_path / "o.mp4", thumbnail=tmp_path / "t.jpg", spritesheet=tmp_path / "s.jpg"
+    )
+    cancelled = threading.Event()
+    stepping = SteppingEngine(cancel_at_step=3, cancelled=cancelled)
+    with pytest.raises(JobCancelled):
+        render(
+            plan_for(sources[source_name]),
+            stepping,
+            outputs=outputs,
+            progress=lambda _: None,
+            cancelled=cancelled,
+        )
+    assert stepping.steps_run == 3 and stepping.seen == (sources[source_name], 96)
+
+    finished = SteppingEngine(cancel_at_step=None, cancelled=threading.Event())
+    result, _, _ = run(plan_for(sources[source_name]), tmp_path, finished)
+    assert result.report == {"steps": 10} and result.frame_count == 96 + 48

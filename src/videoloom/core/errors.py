@@ -120,6 +120,16 @@ class AddressNotAllowed(FetchError):
     default_code = "address_not_allowed"
 
 
+class JobCancelled(VideoloomError):
+    """A render stopped because its task was cancelled or its lease was lost.
+
+    Raised from the progress callback an engine calls, so long-running engines
+    (diffusion steps, upstream polls) stop between steps without polling a flag.
+    """
+
+    default_code = "cancelled"
+
+
 class EngineError(VideoloomError):
     status_code = 500
     error_type = "server_error"

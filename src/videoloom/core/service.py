@@ -163,9 +163,9 @@ class TaskService:
         **fields: Any,
     ) -> Task:
         now = int(self._clock())
-        family = self._registry.get(command.model).family
+        prefix = self._registry.get(command.model).id_prefix
         return Task(
-            id=new_task_id(family),
+            id=new_task_id(prefix),
             tenant_id=tenant_id,
             kind=kind,
             model=command.model,
@@ -306,7 +306,7 @@ class TaskService:
         }
         now = int(self._clock())
         task = Task(
-            id=new_task_id(spec.family),
+            id=new_task_id(spec.id_prefix),
             tenant_id=tenant_id,
             kind=TaskKind.EDIT,
             model=model,
@@ -346,7 +346,7 @@ class TaskService:
                 )
         now = int(self._clock())
         task = Task(
-            id=new_task_id(self._registry.get(model).family),
+            id=new_task_id(self._registry.get(model).id_prefix),
             tenant_id=tenant_id,
             kind=TaskKind.REMIX,
             model=model,
@@ -386,7 +386,7 @@ class TaskService:
     ) -> Task:
         spec = self._registry.get(model)
         now = int(self._clock())
-        task_id = new_task_id(spec.family)
+        task_id = new_task_id(spec.id_prefix)
         try:
             stored = await self._ingest(path, tenant_id, task_id)
         except MediaError as exc:

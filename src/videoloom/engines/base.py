@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,7 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["EditJob", "Engine", "ExtendJob", "GenerateJob", "ProgressCallback"]
 
 ProgressCallback = Callable[[float], None]
-"""Called with the fraction of the job done, 0.0 to 1.0, as often as the engine likes."""
+"""Called with the fraction of the job done, 0.0 to 1.0, as often as the engine likes.
+
+It raises ``core.errors.JobCancelled`` once the task is cancelled or its lease is
+lost: engines that work in long steps call it between steps and let that propagate."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +45,9 @@ class GenerateJob:
     prompt: str
     reference_images: Sequence[Image.Image] = field(default_factory=tuple)
     seed: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
+    """The engine may fill this with what should be recorded on the task (JSON values),
+    e.g. which upstream channel served it; the worker stores it as the output's ``engine``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,10 +55,16 @@ class ExtendJob(GenerateJob):
     """Continue a video: ``context`` holds the last frames before the cut, oldest first.
 
     Context frames are already at ``width``×``height``. The first yielded frame
-    is the one right after the last context frame.
+    is the one right after the last context frame. Engines that need more of the
+    kept part than ``context`` (a conditioning clip, an upstream upload) read it
+    from ``source``: its first ``keep_frames`` frames are what the output keeps.
     """
 
     context: Sequence[np.ndarray] = field(default_factory=tuple)
+    source: Path | None = None
+    """The source video file (local, seekable), or None when only ``context`` is known."""
+    keep_frames: int = 0
+    """How many of the source's frames come before the cut (the new frames follow them)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +83,7 @@ class EditJob:
     frames: Callable[[], Iterator[np.ndarray]]
     prompt: str
     seed: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):

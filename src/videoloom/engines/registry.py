@@ -1,17 +1,40 @@
-"""Engine construction from a model's registry entry."""
+"""Engine construction from a model's registry entry.
+
+``create_engine(spec, context)`` builds the engine a model's ``engine = "…"``
+names. Engines are built per task by the worker (cheap); engines with heavy
+state (a diffusion pipeline) keep it in a per-process cache of their own module.
+``EngineContext`` carries what some engines need beyond their model's options:
+the relay's upstream channels, a scratch directory.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from videoloom.core.errors import EngineError
 from videoloom.core.models import ModelSpec
 from videoloom.engines.base import Engine
 
-__all__ = ["ENGINE_KINDS", "create_engine"]
+__all__ = ["ENGINE_KINDS", "EngineContext", "create_engine"]
 
 ENGINE_KINDS = ("motion",)
 
 
-def create_engine(spec: ModelSpec) -> Engine:
+@dataclass(frozen=True, kw_only=True)
+class EngineContext:
+    """What the server knows that an engine may need, beside its model's options."""
+
+    channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The models file's ``[channels.<name>]`` tables (relay engine)."""
+    tmp_dir: Path | None = None
+    """Scratch space for intermediate files (downloads, cut clips)."""
+
+
+def create_engine(spec: ModelSpec, context: EngineContext | None = None) -> Engine:
+    context = context or EngineContext()
     if spec.engine == "motion":
         from videoloom.engines.motion import MotionEngine
 

@@ -24,12 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import av
 import numpy as np
 
-from videoloom.core.errors import VideoloomError
+from videoloom.core.errors import JobCancelled
 from videoloom.core.geometry import output_size
 from videoloom.engines.base import EditJob, Engine, ExtendJob, GenerateJob
 from videoloom.media import (
@@ -72,10 +72,6 @@ EDIT_MAX_GROWTH = 2  # slow motion at most doubles the frame count (see engines/
 Mode = Literal["generate", "extend", "edit"]
 
 
-class JobCancelled(VideoloomError):
-    default_code = "cancelled"
-
-
 @dataclass(frozen=True, kw_only=True)
 class RenderPlan:
     mode: Mode
@@ -112,6 +108,8 @@ class RenderResult:
     width: int
     height: int
     fps: Fraction
+    report: dict[str, Any] = field(default_factory=dict)
+    """What the engine asked to record with the task (``GenerateJob.report``)."""
 
 
 def render_size(plan: RenderPlan, engine: Engine) -> tuple[int, int]:
@@ -136,9 +134,10 @@ def _keep(plan: RenderPlan, frame_count: int) -> int:
     return min(keep, frame_count)
 
 
-def _job(plan: RenderPlan, work: tuple[int, int]) -> GenerateJob:
+def _job(plan: RenderPlan, work: tuple[int, int], report: dict[str, Any]) -> GenerateJob:
     work_w, work_h = work
     return GenerateJob(
+        report=report,
         width=work_w,
         height=work_h,
         fps=plan.fps,
@@ -150,13 +149,17 @@ def _job(plan: RenderPlan, work: tuple[int, int]) -> GenerateJob:
 
 
 def _frames(
-    plan: RenderPlan, engine: Engine, work: tuple[int, int], progress: Callable[[float], None]
+    plan: RenderPlan,
+    engine: Engine,
+    work: tuple[int, int],
+    progress: Callable[[float], None],
+    report: dict[str, Any],
 ) -> tuple[Iterator[Frame], int, ColourTags]:
     """The output's frames (re-encoding any kept part), how many are expected (for sampling),
     and the colour description to write."""
     work_w, work_h = work
     new_frames = _new_frames(plan)
-    job = _job(plan, work)
+    job = _job(plan, work, report)
     if plan.mode == "generate":
         return engine.generate(job, progress), new_frames, BT709
     if plan.source is None:
@@ -172,6 +175,7 @@ def _frames(
             frames=lambda: (fit_frame(f, work_w, work_h) for f in iter_frames(source)),
             prompt=plan.prompt,
             seed=plan.seed,
+            report=report,
         )
         return engine.edit(edit, progress), info.frame_count * EDIT_MAX_GROWTH, BT709
 
@@ -201,7 +205,7 @@ def _frames(
                 progress(index / total)
         if not context:  # start_time 0: continue from the very first frame
             context.append(fit_frame(next(iter_frames(source, stop=1)), work_w, work_h))
-        extend_job = ExtendJob(**vars(job), context=tuple(context))
+        extend_job = ExtendJob(**vars(job), context=tuple(context), source=source, keep_frames=keep)
         yield from engine.extend(extend_job, lambda f: progress((keep + f * new_frames) / total))
 
     return extended(), total, colour
@@ -323,6 +327,7 @@ def _render_smart_cut(
     progress: Callable[[float], None],
     cancelled: threading.Event,
     gop_size: int,
+    report: dict[str, Any],
 ) -> int:
     """Copy ``[0, K)``, re-encode ``[K, keep)`` and the engine's frames; returns the frame count."""
     new_frames = _new_frames(plan)
@@ -361,7 +366,12 @@ def _render_smart_cut(
             sink.put(decoded)
             if done % 12 == 0:
                 progress(done / work_units)
-        job = ExtendJob(**vars(_job(plan, (cut.width, cut.height))), context=tuple(context))
+        job = ExtendJob(
+            **vars(_job(plan, (cut.width, cut.height), report)),
+            context=tuple(context),
+            source=plan.source,
+            keep_frames=keep,
+        )
         reencoded = keep - keyframe
         for frame in engine.extend(job, lambda f: progress((reencoded + f * new_frames) / work_units)):
             sink.put(frame)
@@ -390,12 +400,29 @@ def render(
     cancelled: threading.Event,
 ) -> RenderResult:
     _yield_cpu_to_the_api()
+    report: dict[str, Any] = {}
+    reported = progress
+
+    def progress(fraction: float) -> None:
+        # Engines call this between steps: a cancelled task stops there, not only
+        # when its next frame is written.
+        if cancelled.is_set():
+            raise JobCancelled("the task was cancelled or its lease was lost")
+        reported(fraction)
+
     work_w, work_h = render_size(plan, engine)
     gop_size = max(1, round(KEYFRAME_INTERVAL_SECONDS * plan.fps))
     cut = _plan_smart_cut(plan, (work_w, work_h))
     if cut is not None:
         written = _render_smart_cut(
-            plan, engine, cut, outputs=outputs, progress=progress, cancelled=cancelled, gop_size=gop_size
+            plan,
+            engine,
+            cut,
+            outputs=outputs,
+            progress=progress,
+            cancelled=cancelled,
+            gop_size=gop_size,
+            report=report,
         )
     else:
         enhancer = (
@@ -405,7 +432,7 @@ def render(
             if plan.upscale
             else None
         )
-        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress)
+        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress, report)
         with VideoWriter(
             outputs.video,
             width=plan.width,
@@ -421,11 +448,12 @@ def render(
                 sink.put(frame)
         sink.finish(outputs)
         written = sink.written
-    progress(1.0)
+    reported(1.0)
     return RenderResult(
         frame_count=written,
         duration=float(written / plan.fps),
         width=plan.width,
         height=plan.height,
         fps=plan.fps,
+        report=report,
     )

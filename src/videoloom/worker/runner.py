@@ -26,16 +26,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from videoloom.core.errors import FetchError, VideoloomError
+from videoloom.core.errors import FetchError, JobCancelled, VideoloomError
 from videoloom.core.models import ModelRegistry
 from videoloom.core.tasks import Task, TaskError, TaskStatus
-from videoloom.engines.registry import create_engine
+from videoloom.engines.registry import EngineContext, create_engine
 from videoloom.net import SafeFetcher, decode_image, load_reference_image
 from videoloom.observability import bind_task_id
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
-from videoloom.worker.render import JobCancelled, RenderOutputs, RenderPlan, RenderResult, render
+from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult, render
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -291,7 +291,9 @@ class Worker:
             state["progress"] = max(state["progress"], fraction)
 
         def work() -> RenderResult:
-            engine = create_engine(spec)
+            engine = create_engine(
+                spec, EngineContext(channels=self._registry.channels, tmp_dir=self.config.tmp_dir)
+            )
             try:
                 with contextlib.ExitStack() as stack:
                     job = plan
@@ -336,6 +338,7 @@ class Worker:
                 "height": result.height,
                 "fps": float(result.fps),
                 **keys,
+                **({"engine": result.report} if result.report else {}),
             },
         )
         if done:
