@@ -84,7 +84,7 @@ class Container:
         blobs = open_blob_store(
             settings.storage_url, default_root=settings.blob_dir, endpoint=settings.s3_endpoint
         )
-        tasks = TaskRepository(db)
+        tasks = TaskRepository(db, status_cache_seconds=settings.status_cache_seconds)
         wakeup = LocalWakeUp()
         policy = AddressPolicy(
             allow_private=settings.allow_private_urls,

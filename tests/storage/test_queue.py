@@ -126,3 +126,33 @@ async def test_postgres_notify_wakes_listening_workers_on_commit() -> None:
     finally:
         await listener.stop()
         await engine.dispose()
+
+
+async def test_status_cache_serves_polls_and_forgets_on_any_commit(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await migrate(engine)
+    repo = TaskRepository(engine, status_cache_seconds=60)
+    try:
+        await repo.insert(make_task(1), enqueued_at=1.0)
+        task_id = make_task(1).id
+        first = await repo.get("t1", task_id, cached=True)
+        assert first is not None and first.status is TaskStatus.QUEUED
+        assert await repo.get("someone-else", task_id, cached=True) is None  # tenant-scoped from memory too
+
+        # A commit through this process's engine (the embedded worker's claim) is seen at once.
+        claimed = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
+        assert claimed is not None
+        polled = await repo.get("t1", task_id, cached=True)
+        assert polled is not None and polled.status is TaskStatus.PROCESSING
+
+        # Another engine's writes show up once the entry expires; a plain get always reads.
+        other_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+        other_process = TaskRepository(other_engine)
+        assert await other_process.set_progress(task_id, "w", 40)
+        stale = await repo.get("t1", task_id, cached=True)
+        fresh = await repo.get("t1", task_id)
+        assert stale is not None and stale.progress == 0
+        assert fresh is not None and fresh.progress == 40
+        await other_engine.dispose()
+    finally:
+        await engine.dispose()

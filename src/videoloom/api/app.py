@@ -13,6 +13,7 @@ from videoloom.api import admin, content, gateway, models, openai_videos, openai
 from videoloom.api.errors import install_error_handlers
 from videoloom.api.limits import BodySizeLimit
 from videoloom.api.playground import mount_playground
+from videoloom.api.status_fast_path import StatusFastPath
 from videoloom.config import Settings
 from videoloom.container import Container
 from videoloom.observability import RequestContext
@@ -45,8 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await grpc_server.stop(grace=2)
             await container.close()
 
-    app = FastAPI(title="Videoloom", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Videoloom",
+        version=__version__,
+        lifespan=lifespan,
+        # Metrics are Prometheus (/metrics); FastAPI's native OpenTelemetry hook would only
+        # re-check for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_error_handlers(app)
+    app.add_middleware(StatusFastPath)  # innermost of ours: under the size limit and request context
     app.add_middleware(
         BodySizeLimit, json_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )

@@ -207,7 +207,7 @@ async def _source_id(body: dict[str, Any], caller_tenant: str, container: Contai
     return ref
 
 
-def _poll_headers(task: Task, container: Container) -> dict[str, str]:
+def poll_headers(task: Task, container: Container) -> dict[str, str]:
     if task.is_terminal:
         return {}
     return {"openai-poll-after-ms": str(container.settings.poll_after_ms)}
@@ -357,8 +357,8 @@ async def edit_video(request: Request, caller: CallerDep, container: ContainerDe
 async def retrieve_video(
     video_id: str, caller: CallerDep, container: ContainerDep, response: Response
 ) -> Video:
-    task = await container.service.get(caller.tenant_id, video_id, param="video_id")
-    response.headers.update(_poll_headers(task, container))
+    task = await container.service.get(caller.tenant_id, video_id, param="video_id", status_read=True)
+    response.headers.update(poll_headers(task, container))
     return to_video(task, container)
 
 

@@ -390,7 +390,9 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
     ) -> video_pb2.GetDeferredVideoResponse:
         if not request.request_id.strip():
             raise InvalidRequest("request_id is required", param="request_id")
-        task = await self._c.service.get(caller.tenant_id, request.request_id.strip(), param="request_id")
+        task = await self._c.service.get(
+            caller.tenant_id, request.request_id.strip(), param="request_id", status_read=True
+        )
         if not task.is_terminal:
             return video_pb2.GetDeferredVideoResponse(
                 status=deferred_pb2.PENDING,

@@ -96,8 +96,12 @@ class TaskService:
 
     # --- reads -------------------------------------------------------------------------
 
-    async def get(self, tenant_id: str, task_id: str, *, param: str = "id") -> Task:
-        task = await self._store.get(tenant_id, task_id)
+    async def get(
+        self, tenant_id: str, task_id: str, *, param: str = "id", status_read: bool = False
+    ) -> Task:
+        """``status_read``: only the task's state is wanted (a poll), so the repository's
+        short-lived status cache may answer."""
+        task = await self._store.get(tenant_id, task_id, cached=status_read)
         if task is None:
             raise NotFound(f"no video with id {task_id!r}", param=param, code="video_not_found")
         return task

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 
 __all__ = ["sign_content", "verify_content"]
 
 
+@functools.lru_cache(maxsize=4096)  # URLs are stable for a minute; polls re-sign the same ones
 def _digest(secret: bytes, task_id: str, variant: str, expires: int) -> str:
     message = f"{task_id}\n{variant}\n{expires}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()

@@ -8,10 +8,11 @@ the caller learns it from the return value.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
@@ -90,8 +91,22 @@ def _statuses(target: TaskStatus) -> list[str]:
 
 
 class TaskRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, status_cache_seconds: float = 0.0) -> None:
         self._engine = engine
+        # Status polls are the hot path (100 clients polling one task): ``get(…, cached=True)``
+        # answers from memory for ``status_cache_seconds``. Any commit through this process's
+        # engine empties the cache, so in the embedded setup (API and worker in one process)
+        # a poll never sees an older state than the database; a separate worker's changes
+        # show up at most ``status_cache_seconds`` late.
+        self._status_cache_seconds = status_cache_seconds
+        self._cached: dict[str, tuple[float, Task]] = {}
+        self._generation = 0
+        if status_cache_seconds > 0:
+            event.listen(engine.sync_engine, "commit", self._forget_cached)
+
+    def _forget_cached(self, _connection: object) -> None:
+        self._generation += 1
+        self._cached.clear()
 
     async def insert(self, task: Task, *, enqueued_at: float) -> None:
         """Accepting a task is enqueueing it: one INSERT (plus, on PostgreSQL, a NOTIFY that is
@@ -101,14 +116,28 @@ class TaskRepository:
             if self._engine.dialect.name == "postgresql" and task.status is TaskStatus.QUEUED:
                 await conn.execute(select(func.pg_notify(CHANNEL, task.id)))
 
-    async def get(self, tenant_id: str, task_id: str) -> Task | None:
-        """Tenant-scoped: another tenant's id reads exactly like a missing one."""
+    async def get(self, tenant_id: str, task_id: str, *, cached: bool = False) -> Task | None:
+        """Tenant-scoped: another tenant's id reads exactly like a missing one.
+
+        ``cached``: a status read, which may be answered from the status cache.
+        """
+        if cached and self._status_cache_seconds > 0:
+            hit = self._cached.get(task_id)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1] if hit[1].tenant_id == tenant_id else None
+        generation = self._generation
         async with self._engine.connect() as conn:
             result = await conn.execute(
                 select(tasks).where(tasks.c.id == task_id, tasks.c.tenant_id == tenant_id)
             )
             row = result.mappings().first()
-        return _row_to_task(row) if row else None
+        task = _row_to_task(row) if row else None
+        # Only what no commit raced with may be remembered (the read could predate it).
+        if task is not None and self._status_cache_seconds > 0 and generation == self._generation:
+            if len(self._cached) > 10_000:  # bounded: forget everything rather than grow
+                self._cached.clear()
+            self._cached[task_id] = (time.monotonic() + self._status_cache_seconds, task)
+        return task
 
     async def get_any_tenant(self, task_id: str) -> Task | None:
         """For workers and signed URLs only, which act on a task they already hold."""
