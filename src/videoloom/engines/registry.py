@@ -20,7 +20,7 @@ from videoloom.engines.base import Engine
 
 __all__ = ["ENGINE_KINDS", "EngineContext", "create_engine"]
 
-ENGINE_KINDS = ("motion",)
+ENGINE_KINDS = ("motion", "relay")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +42,10 @@ def create_engine(spec: ModelSpec, context: EngineContext | None = None) -> Engi
             return MotionEngine(**dict(spec.options))
         except (TypeError, ValueError) as exc:
             raise EngineError(f"model {spec.name}: bad engine options: {exc}", code="engine_config") from exc
+    if spec.engine == "relay":
+        from videoloom.engines.relay import create_relay_engine
+
+        return create_relay_engine(spec, context)
     raise EngineError(
         f"model {spec.name}: unknown engine {spec.engine!r} (known: {', '.join(ENGINE_KINDS)})",
         code="engine_config",
