@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops
+from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops, usage
 from videoloom.api.errors import install_error_handlers
 from videoloom.api.limits import BodySizeLimit
 from videoloom.api.playground import mount_playground
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai_videos.router)
     app.include_router(openai_webhooks.router)
     app.include_router(ops.router)
+    app.include_router(usage.router)
     mount_playground(app)
 
     @app.get("/healthz", include_in_schema=False)

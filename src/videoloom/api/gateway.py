@@ -75,7 +75,9 @@ async def extend_video(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(video_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(video_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -89,7 +91,9 @@ async def extend_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(body.task_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(body.task_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -112,7 +116,7 @@ async def create_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_generate(caller.tenant_id, command),
+        lambda: container.service.create_generate(caller.tenant_id, command, api_key_id=caller.id),
     )
     return _task_response(task)
 
@@ -149,6 +153,7 @@ async def query_video(
         worker_id=task.worker_id,
         started_at=task.started_at,
         attempts=task.attempts,
+        engine=task.engine_report,
     )
 
 
