@@ -78,6 +78,7 @@ class Channel:
     """Every accepted or refused submit: path and JSON/form fields (clips decoded to frames)."""
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     downloads: int = 0
+    content_types: list[str] = field(default_factory=list)
 
 
 class FakeUpstreams:
@@ -195,6 +196,7 @@ class FakeUpstreams:
         # OpenAI ----------------------------------------------------------------------------
 
         async def fields_of(request: Request) -> dict[str, Any]:
+            channel.content_types.append(request.headers.get("content-type", "").split(";")[0])
             if request.headers.get("content-type", "").startswith("multipart/"):
                 values: dict[str, Any] = {}
                 async with request.form() as form:  # closes the spooled upload files

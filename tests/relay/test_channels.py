@@ -15,7 +15,7 @@ from videoloom.core.models import ModelRegistry, ModelSpec
 from videoloom.engines._channels import ChannelLimits, channels_for, choose, parse_channels
 from videoloom.engines._upstreams import scrub
 from videoloom.engines.registry import EngineContext, create_engine, validate_engine_config
-from videoloom.engines.relay import RelayEngine, _upstream_seconds, check_model
+from videoloom.engines.relay import RelayEngine, _asked_seconds, _asked_size, _upstream_seconds, check_model
 
 
 def _table(**overrides: Any) -> dict[str, Any]:
@@ -135,3 +135,17 @@ def test_upstream_seconds_cover_the_frames_asked_for() -> None:
 def test_scrub_removes_the_key_and_bounds_the_length() -> None:
     assert scrub("bad key sk-123 here", "sk-123") == "bad key [redacted] here"
     assert len(scrub("x" * 10_000, None)) == 500
+
+
+def test_openai_channels_ask_for_durations_and_sizes_the_upstream_accepts() -> None:
+    openai = parse_channels({"gw": _table(kind="openai")})["gw"]
+    assert [_asked_seconds(openai, s) for s in (1, 4, 5, 12)] == [4, 4, 8, 12]
+    with pytest.raises(EngineError) as caught:
+        _asked_seconds(openai, 13)
+    assert caught.value.code == "duration_out_of_range"
+    assert _asked_size(openai, 640, 360) == (1280, 720)
+    assert _asked_size(openai, 1080, 1920) == (720, 1280)
+    free = parse_channels({"gw": _table(kind="openai", seconds_choices=[], size_choices=[])})["gw"]
+    assert _asked_seconds(free, 3) == 3 and _asked_size(free, 640, 360) == (640, 360)
+    xai = parse_channels({"x": _table()})["x"]
+    assert _asked_seconds(xai, 3) == 3 and _asked_size(xai, 640, 360) == (640, 360)

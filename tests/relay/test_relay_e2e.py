@@ -229,7 +229,11 @@ def test_openai_kind_creates_and_extends(
     upstream = fakes.channels["openai-main"]
     created = _create(alice, "openai-relay", duration=1)
     assert created["status"] == "completed", created
-    assert upstream.submits[-1]["model"] == "sora-2-pro" and upstream.submits[-1]["seconds"] == "1"
+    submitted = upstream.submits[-1]
+    assert submitted["model"] == "sora-2-pro"
+    # OpenAI accepts 4, 8 or 12 s and its own sizes: the smallest cover is asked for, then trimmed.
+    assert submitted["seconds"] == "4" and submitted["size"] == "1280x720"
+    assert upstream.content_types[-1] == "multipart/form-data"  # as OpenAI documents it
     frames, _ = _video(alice, created)
     assert len(frames) == 24 and _matches_upstream(frames, SIZE) >= UPSTREAM_MATCH_DB
 
@@ -238,6 +242,7 @@ def test_openai_kind_creates_and_extends(
     assert extended["status"] == "completed", extended
     assert extended["engine"]["upstream_returned"] == "new_part"
     assert len(upstream.submits[-1]["clip"]) == 72  # sent as an uploaded file (multipart)
+    assert upstream.submits[-1]["seconds"] == "4"
     frames, _ = _video(alice, extended)
     assert len(frames) == 72 + 48
     source_frames = decode_all(source_clip)[0]

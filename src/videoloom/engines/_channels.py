@@ -67,6 +67,14 @@ class Channel(BaseModel):
     """How an extend ships the cut clip; default data_url for xai, upload for openai."""
     extend_route: Literal["extensions", "seed"] = "extensions"
     """openai kind: ``POST /v1/videos/extensions``, or the seed gateway's ``POST /v1/videos/{id}/extend``."""
+    request_format: Literal["multipart", "json"] = "multipart"
+    """openai kind: how ``POST /v1/videos`` and extensions are sent (OpenAI documents multipart)."""
+    seconds_choices: list[int] | None = None
+    """Durations the upstream accepts; a job asks for the smallest that covers it and keeps what it
+    needs. Default: OpenAI's 4, 8, 12 for the openai kind, any whole second for xai. ``[]`` = any."""
+    size_choices: list[str] | None = None
+    """``WxH`` sizes the upstream accepts; the one nearest the job's aspect is asked for and the
+    result fitted. Default: OpenAI's four for the openai kind, ``[]`` (the job's size) for xai."""
     poll_interval_s: float = Field(default=2.0, gt=0)
     """First wait between status polls; it grows ×1.5 (with jitter) up to ``max_poll_interval_s``."""
     max_poll_interval_s: float = Field(default=15.0, gt=0)
@@ -81,6 +89,27 @@ class Channel(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("size_choices")
+    @classmethod
+    def _sizes(cls, value: list[str] | None) -> list[str] | None:
+        for size in value or []:
+            width, _, height = size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise ValueError(f"sizes look like 1280x720, got {size!r}")
+        return value
+
+    @property
+    def seconds_allowed(self) -> list[int]:
+        if self.seconds_choices is not None:
+            return sorted(self.seconds_choices)
+        return [4, 8, 12] if self.kind == "openai" else []
+
+    @property
+    def sizes_allowed(self) -> list[str]:
+        if self.size_choices is not None:
+            return self.size_choices
+        return ["1280x720", "720x1280", "1792x1024", "1024x1792"] if self.kind == "openai" else []
 
     @property
     def transport(self) -> Transport:

@@ -226,8 +226,9 @@ class XaiClient(_Base):
     def poll(self, request_id: str) -> Poll:
         answer = self._call("GET", f"/v1/videos/{request_id}")
         status = answer.get("status") if isinstance(answer, dict) else None
-        if status == "done":
-            url = (answer.get("video") or {}).get("url")
+        video = answer.get("video") if isinstance(answer, dict) else None
+        if status == "done" or (status is None and isinstance(video, dict) and video.get("url")):
+            url = (video or {}).get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 return Poll(state="failed", message="the upstream finished without a video URL")
             self._last_video_url[request_id] = url
@@ -252,12 +253,21 @@ class OpenAIClient(_Base):
         self, *, model: str, prompt: str, seconds: int, width: int, height: int, image: Image.Image | None
     ) -> str:
         fields = {"model": model, "prompt": prompt, "seconds": str(seconds), "size": f"{width}x{height}"}
-        if image is None:
-            return self._video_id(self._call("POST", "/v1/videos", json=fields))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="PNG")
-        files = {"input_reference": ("reference.png", buffer.getvalue(), "image/png")}
-        return self._video_id(self._call("POST", "/v1/videos", data=fields, files=files))
+        files = {}
+        if image is not None:
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="PNG")
+            files["input_reference"] = ("reference.png", buffer.getvalue(), "image/png")
+        return self._video_id(self._post("/v1/videos", fields, files))
+
+    def _post(self, path: str, fields: dict[str, str], files: dict[str, Any]) -> Any:
+        """POST as multipart form fields (what OpenAI documents, and its SDK sends), or as JSON
+        when the channel says ``request_format = "json"`` and there is no file."""
+        if self.channel.request_format == "json" and not files:
+            return self._call("POST", path, json=fields)
+        # (None, value) parts are plain form fields: httpx sends multipart whenever files= is set.
+        parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
+        return self._call("POST", path, files={**parts, **files})
 
     def submit_extend(self, *, model: str, prompt: str, seconds: int, clip: Path) -> str:
         content = clip.read_bytes()
@@ -271,7 +281,7 @@ class OpenAIClient(_Base):
         fields = {"model": model, "prompt": prompt, "seconds": str(seconds)}
         if self.channel.transport == "upload":
             files = {"video": ("clip.mp4", content, "video/mp4")}
-            return self._video_id(self._call("POST", "/v1/videos/extensions", data=fields, files=files))
+            return self._video_id(self._post("/v1/videos/extensions", fields, files))
         body = {**fields, "video": {"url": data_url(content, "video/mp4")}}
         return self._video_id(self._call("POST", "/v1/videos/extensions", json=body))
 

@@ -81,12 +81,13 @@ class RelayEngine:
         image = job.reference_images[0] if job.reference_images else None
 
         def submit(client: UpstreamClient, upstream_model: str) -> str:
+            width, height = _asked_size(client.channel, job.width, job.height)
             return client.submit_generate(
                 model=upstream_model,
                 prompt=job.prompt,
-                seconds=seconds,
-                width=job.width,
-                height=job.height,
+                seconds=_asked_seconds(client.channel, seconds),
+                width=width,
+                height=height,
                 image=image,
             )
 
@@ -114,15 +115,21 @@ class RelayEngine:
             clip, clip_seconds = self._cut_clip(job, files)
             job.report["clip_seconds"] = round(clip_seconds, 3)
 
+            asked = {"seconds": seconds}
+
             def submit(client: UpstreamClient, upstream_model: str) -> str:
-                asked = max(seconds, low) if client.channel.kind == "xai" else seconds
-                return client.submit_extend(model=upstream_model, prompt=job.prompt, seconds=asked, clip=clip)
+                wanted = max(seconds, low) if client.channel.kind == "xai" else seconds
+                asked["seconds"] = _asked_seconds(client.channel, wanted)
+                return client.submit_extend(
+                    model=upstream_model, prompt=job.prompt, seconds=asked["seconds"], clip=clip
+                )
 
             result = self._relay(submit, job.report, progress, files)
             # An upstream may answer the whole extended clip or only its new part: the
             # returned length tells which. Only the new frames follow the kept part.
             returned = probe(result).duration
-            whole = abs(returned - (clip_seconds + seconds)) < abs(returned - seconds)
+            new = asked["seconds"]
+            whole = abs(returned - (clip_seconds + new)) < abs(returned - new)
             job.report["upstream_returned"] = "whole_clip" if whole else "new_part"
             yield from _resampled(result, job, skip_seconds=clip_seconds if whole else 0.0, progress=progress)
 
@@ -269,6 +276,34 @@ class RelayEngine:
         while (left := end - time.monotonic()) > 0:
             self._sleep(min(0.25, left))
             progress(0.0)  # progress only moves forward; this call is for its cancellation check
+
+
+def _asked_seconds(channel: Channel, seconds: int) -> int:
+    """The duration to ask ``channel`` for: ``seconds``, or the smallest it accepts that covers it
+    (the surplus is dropped when the frames are picked)."""
+    choices = channel.seconds_allowed
+    if not choices:
+        return seconds
+    for choice in choices:
+        if choice >= seconds:
+            return choice
+    raise EngineError(
+        f"channel {channel.name} makes at most {choices[-1]} s; {seconds} s were asked for",
+        code="duration_out_of_range",
+    )
+
+
+def _asked_size(channel: Channel, width: int, height: int) -> tuple[int, int]:
+    """The size to ask ``channel`` for: the job's, or the accepted one nearest its aspect and area."""
+    sizes = [tuple(int(n) for n in s.split("x")) for s in channel.sizes_allowed]
+    if not sizes:
+        return width, height
+
+    def distance(size: tuple[int, ...]) -> tuple[float, float]:
+        return abs(math.log((size[0] / size[1]) / (width / height))), abs(size[0] * size[1] - width * height)
+
+    best = min(sizes, key=distance)
+    return best[0], best[1]
 
 
 def _upstream_seconds(num_frames: int, fps: Fraction) -> int:
