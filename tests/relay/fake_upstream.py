@@ -20,6 +20,7 @@ link answers 404 once downloaded).
 from __future__ import annotations
 
 import base64
+import shutil
 import tempfile
 import threading
 import time
@@ -109,6 +110,7 @@ class FakeUpstreams:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     # --- one channel's app ---------------------------------------------------------------
 
