@@ -22,6 +22,7 @@ from videoloom.core.service import TaskService
 from videoloom.core.webhook_service import WebhookService
 from videoloom.core.webhooks import OperatorEndpoint, operator_endpoint_id
 from videoloom.engines.registry import create_engine as create_model_engine
+from videoloom.engines.registry import validate_engine_config
 from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
 from videoloom.observability import Metrics
 from videoloom.queue import LocalWakeUp, PostgresListener
@@ -81,6 +82,7 @@ class Container:
         db = create_engine(settings.resolved_database_url)
         await migrate(db)
         registry = ModelRegistry.from_file(settings.models_file)
+        validate_engine_config(registry, registry.channels)  # a bad [channels.*] table stops startup
         blobs = open_blob_store(
             settings.storage_url, default_root=settings.blob_dir, endpoint=settings.s3_endpoint
         )

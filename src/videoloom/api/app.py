@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops
+from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops, usage
 from videoloom.api.errors import ERROR_RESPONSES, drop_validation_responses, install_error_handlers
 from videoloom.api.limits import BodySizeLimit
 from videoloom.api.playground import mount_playground
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openai_videos.router,
         openai_webhooks.router,
         ops.router,
+        usage.router,
     ):
         app.include_router(router, responses=ERROR_RESPONSES)
     document_errors(app)

@@ -80,7 +80,9 @@ async def extend_video(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(video_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(video_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -94,7 +96,9 @@ async def extend_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(body.task_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(body.task_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -117,7 +121,7 @@ async def create_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_generate(caller.tenant_id, command),
+        lambda: container.service.create_generate(caller.tenant_id, command, api_key_id=caller.id),
     )
     return _task_response(task)
 
@@ -160,6 +164,7 @@ def query_answer(request: Request, container: Container, task: Task) -> VideoQue
         worker_id=task.worker_id,
         started_at=task.started_at,
         attempts=task.attempts,
+        engine=task.engine_report,
     )
 
 

@@ -9,7 +9,7 @@ the relay's upstream channels, a scratch directory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,9 @@ from videoloom.core.errors import EngineError
 from videoloom.core.models import ModelSpec
 from videoloom.engines.base import Engine
 
-__all__ = ["ENGINE_KINDS", "EngineContext", "create_engine"]
+__all__ = ["ENGINE_KINDS", "EngineContext", "create_engine", "validate_engine_config"]
 
-ENGINE_KINDS = ("motion",)
+ENGINE_KINDS = ("motion", "relay")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +42,23 @@ def create_engine(spec: ModelSpec, context: EngineContext | None = None) -> Engi
             return MotionEngine(**dict(spec.options))
         except (TypeError, ValueError) as exc:
             raise EngineError(f"model {spec.name}: bad engine options: {exc}", code="engine_config") from exc
+    if spec.engine == "relay":
+        from videoloom.engines.relay import create_relay_engine
+
+        return create_relay_engine(spec, context)
     raise EngineError(
         f"model {spec.name}: unknown engine {spec.engine!r} (known: {', '.join(ENGINE_KINDS)})",
         code="engine_config",
     )
+
+
+def validate_engine_config(specs: Iterable[ModelSpec], channels: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse a models file whose engine tables are malformed (``ValueError``), at startup.
+
+    Only the shape is checked: an unset key env var is reported by ``relay.check_model``
+    and fails the tasks that need it, so a server can start before every secret is there.
+    """
+    if channels or any(spec.engine == "relay" for spec in specs):
+        from videoloom.engines._channels import parse_channels
+
+        parse_channels(channels)

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
 from videoloom.queue.wakeup import CHANNEL
-from videoloom.storage.schema import tasks
+from videoloom.storage.schema import tasks, usage
+from videoloom.storage.usage import usage_row
 
 __all__ = ["TaskRepository"]
 
@@ -51,6 +52,8 @@ def _row_to_task(row: Mapping[Any, Any]) -> Task:
         worker_id=row["worker_id"],
         video_key=row["video_key"],
         thumbnail_key=row["thumbnail_key"],
+        api_key_id=row["api_key_id"],
+        engine_report=row["engine_report"],
     )
 
 
@@ -83,6 +86,8 @@ def _task_to_row(task: Task, enqueued_at: float) -> dict[str, Any]:
         "lease_expires_at": None,
         "video_key": task.video_key,
         "thumbnail_key": task.thumbnail_key,
+        "api_key_id": task.api_key_id,
+        "engine_report": task.engine_report,
     }
 
 
@@ -232,9 +237,30 @@ class TaskRepository:
                     error_message=f"the worker running this task stopped responding {max_attempts} times",
                     lease_expires_at=None,
                 )
-                .returning(tasks.c.id)
+                .returning(tasks.c.id, tasks.c.tenant_id, tasks.c.model, tasks.c.api_key_id, tasks.c.params)
             )
-            return [row[0] for row in result]
+            failed = result.mappings().all()
+            # Failed tasks record zero seconds of usage, lost workers included.
+            for row in failed:
+                params = row["params"] or {}
+                await conn.execute(
+                    usage.insert().values(
+                        **usage_row(
+                            task_id=row["id"],
+                            tenant_id=row["tenant_id"],
+                            api_key_id=row["api_key_id"],
+                            model=row["model"],
+                            engine=None,
+                            channel=None,
+                            status=TaskStatus.FAILED.value,
+                            seconds=0.0,
+                            width=params.get("width"),
+                            height=params.get("height"),
+                            now=now,
+                        )
+                    )
+                )
+            return [row["id"] for row in failed]
 
     async def claim(
         self, *, worker_id: str, models: Sequence[str] | None, now: float, lease_seconds: float
@@ -304,8 +330,14 @@ class TaskRepository:
         now: float,
         expires_at: int,
         output: Mapping[str, Any],
+        usage_row: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Mark done; called only after the output files are durable in the blob store."""
+        """Mark done; called only after the output files are durable in the blob store.
+
+        ``output["engine"]`` (the engine's report) goes to ``engine_report``; ``usage_row``
+        (``storage.usage.usage_row``) is recorded in the same transaction, only if the task
+        was still ours to complete.
+        """
         allowed = set(output) <= {
             "duration",
             "width",
@@ -313,9 +345,13 @@ class TaskRepository:
             "fps",
             "video_key",
             "thumbnail_key",
+            "engine",
         }
         if not allowed:
             raise ValueError(f"unexpected output fields {sorted(output)}")
+        values = {k: v for k, v in output.items() if k != "engine"}
+        if "engine" in output:
+            values["engine_report"] = output["engine"]
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(tasks)
@@ -330,12 +366,23 @@ class TaskRepository:
                     completed_at=int(now),
                     expires_at=expires_at,
                     lease_expires_at=None,
-                    **output,
+                    **values,
                 )
             )
+            if result.rowcount == 1 and usage_row is not None:
+                await conn.execute(usage.insert().values(**usage_row))
             return result.rowcount == 1
 
-    async def fail(self, task_id: str, *, worker_id: str | None, now: float, error: TaskError) -> bool:
+    async def fail(
+        self,
+        task_id: str,
+        *,
+        worker_id: str | None,
+        now: float,
+        error: TaskError,
+        usage_row: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Mark failed; ``usage_row`` (0 s) is recorded in the same transaction if it took effect."""
         condition = [tasks.c.id == task_id, tasks.c.status.in_(_statuses(TaskStatus.FAILED))]
         if worker_id is not None:
             condition.append(tasks.c.worker_id == worker_id)
@@ -351,6 +398,8 @@ class TaskRepository:
                     lease_expires_at=None,
                 )
             )
+            if result.rowcount == 1 and usage_row is not None:
+                await conn.execute(usage.insert().values(**usage_row))
             return result.rowcount == 1
 
     async def release(self, task_id: str, worker_id: str, *, now: float) -> bool:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from videoloom.core.errors import FetchError, JobCancelled, VideoloomError
 from videoloom.core.models import ModelRegistry
@@ -35,6 +35,7 @@ from videoloom.observability import bind_task_id
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
+from videoloom.storage.usage import usage_row
 from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult, render
 
 if TYPE_CHECKING:
@@ -199,10 +200,39 @@ class Worker:
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
+        now = time.time()
+        usage = self._usage(task, status=TaskStatus.FAILED, seconds=0.0, channel=None, now=now)
         if await self._repo.fail(
-            task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message)
+            task.id, worker_id=self.id, now=now, error=TaskError(code=code, message=message), usage_row=usage
         ):
             self._on_finished()
+
+    def _usage(
+        self,
+        task: Task,
+        *,
+        status: TaskStatus,
+        seconds: float,
+        channel: str | None,
+        now: float,
+        size: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """The task's usage row: seconds generated (0 when it failed), its key, engine and channel."""
+        engine = next((m.engine for m in self._registry if m.name == task.model), None)
+        width, height = size or (task.params.get("width"), task.params.get("height"))
+        return usage_row(
+            task_id=task.id,
+            tenant_id=task.tenant_id,
+            api_key_id=task.api_key_id,
+            model=task.model,
+            engine=engine,
+            channel=channel,
+            status=status.value,
+            seconds=seconds,
+            width=width,
+            height=height,
+            now=now,
+        )
 
     async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         """Write progress as it moves and renew the lease; a lost lease stops the render."""
@@ -327,6 +357,19 @@ class Worker:
             for path in (outputs.video, outputs.thumbnail, outputs.spritesheet):
                 path.unlink(missing_ok=True)
         now = time.time()
+        if plan.mode == "edit":
+            generated = result.duration  # an edit renders the whole video anew
+        else:  # the new part only: an extend's kept part was generated before
+            generated = float(max(1, round(plan.new_seconds * plan.fps)) / plan.fps)
+        channel = result.report.get("channel")
+        usage = self._usage(
+            task,
+            status=TaskStatus.COMPLETED,
+            seconds=generated,
+            channel=channel if isinstance(channel, str) else None,
+            now=now,
+            size=(result.width, result.height),
+        )
         done = await self._repo.complete(
             task.id,
             self.id,
@@ -340,6 +383,7 @@ class Worker:
                 **keys,
                 **({"engine": result.report} if result.report else {}),
             },
+            usage_row=usage,
         )
         if done:
             log.info("completed %s (%.2f s of video)", task.id, result.duration)
