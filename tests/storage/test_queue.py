@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from tests.support import create_postgres_database
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus
@@ -154,5 +155,28 @@ async def test_status_cache_serves_polls_and_forgets_on_any_commit(tmp_path: Pat
         assert stale is not None and stale.progress == 0
         assert fresh is not None and fresh.progress == 40
         await other_engine.dispose()
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_status_reads_that_miss_share_one_query(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await migrate(engine)
+    repo = TaskRepository(engine, status_cache_seconds=60)
+    statements: list[str] = []
+    try:
+        await repo.insert(make_task(1), enqueued_at=1.0)
+        task_id = make_task(1).id
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        sqlalchemy_event.listen(engine.sync_engine, "before_cursor_execute", count)
+        polls = await asyncio.gather(*(repo.get("t1", task_id, cached=True) for _ in range(50)))
+        assert all(p is not None and p.id == task_id for p in polls)
+        assert len(statements) == 1
+        others = await asyncio.gather(*(repo.get("t2", task_id, cached=True) for _ in range(5)))
+        assert others == [None] * 5  # the shared entry is tenant-checked too
     finally:
         await engine.dispose()

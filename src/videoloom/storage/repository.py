@@ -8,6 +8,7 @@ the caller learns it from the return value.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -105,6 +106,7 @@ class TaskRepository:
         # show up at most ``status_cache_seconds`` late.
         self._status_cache_seconds = status_cache_seconds
         self._cached: dict[str, tuple[float, Task]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Future[tuple[bool, Task | None]]] = {}
         self._generation = 0
         if status_cache_seconds > 0:
             event.listen(engine.sync_engine, "commit", self._forget_cached)
@@ -124,12 +126,36 @@ class TaskRepository:
     async def get(self, tenant_id: str, task_id: str, *, cached: bool = False) -> Task | None:
         """Tenant-scoped: another tenant's id reads exactly like a missing one.
 
-        ``cached``: a status read, which may be answered from the status cache.
+        ``cached``: a status read, which may be answered from the status cache. Concurrent
+        cached reads of one task that miss share one database read: a worker's progress
+        commit empties the cache, and 100 pollers must not then query 100 times.
         """
-        if cached and self._status_cache_seconds > 0:
-            hit = self._cached.get(task_id)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1] if hit[1].tenant_id == tenant_id else None
+        if not (cached and self._status_cache_seconds > 0):
+            return await self._read(tenant_id, task_id)
+        hit = self._cached.get(task_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1] if hit[1].tenant_id == tenant_id else None
+        key = (tenant_id, task_id)
+        pending = self._reading.get(key)
+        if pending is not None:
+            read, task = await asyncio.shield(pending)
+            if read:
+                return task
+            return await self._read(tenant_id, task_id)  # the shared read failed: try our own
+        future: asyncio.Future[tuple[bool, Task | None]] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            task = await self._read(tenant_id, task_id)
+        except BaseException:
+            future.set_result((False, None))
+            raise
+        else:
+            future.set_result((True, task))
+            return task
+        finally:
+            del self._reading[key]
+
+    async def _read(self, tenant_id: str, task_id: str) -> Task | None:
         generation = self._generation
         async with self._engine.connect() as conn:
             result = await conn.execute(
