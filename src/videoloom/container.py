@@ -82,7 +82,8 @@ class Container:
         db = create_engine(settings.resolved_database_url)
         await migrate(db)
         registry = ModelRegistry.from_file(settings.models_file)
-        validate_engine_config(registry, registry.channels)  # a bad [channels.*] table stops startup
+        # A bad [channels.*] table stops startup, as does signed_url without a public URL.
+        validate_engine_config(registry, registry.channels, public_url=settings.public_base_url)
         blobs = open_blob_store(
             settings.storage_url, default_root=settings.blob_dir, endpoint=settings.s3_endpoint
         )
@@ -197,6 +198,8 @@ class Container:
             wakeup=self.wakeup,
             on_finished=self.webhooks.notify,
             on_task_end=self.metrics.task_finished,
+            public_url=s.public_base_url,
+            secret=self.secret,
         )
         self.worker.start()
         return self.worker

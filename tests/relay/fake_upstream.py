@@ -4,17 +4,20 @@
 mounted under ``/<name>``; each speaks one documented shape:
 
 - ``kind="xai"``: ``POST /v1/videos/generations``, ``POST /v1/videos/extensions``
-  (``video.url`` a data: URL), ``GET /v1/videos/{request_id}`` → ``{status, video:{url, duration}}``;
+  (``video.url`` a data: URL, or an http URL the fake FETCHES, as xAI does),
+  ``GET /v1/videos/{request_id}`` → ``{status, video:{url, duration}}``;
   the video URL is a public link under ``/files/`` (no key needed). Extensions answer the
   WHOLE extended clip (the input, then the new part), as an append-only upstream does.
 - ``kind="openai"``: ``POST /v1/videos`` (JSON or multipart), ``POST /v1/videos/extensions``
   (multipart ``video`` file), ``GET /v1/videos/{id}``, ``GET /v1/videos/{id}/content``;
-  extensions answer only the new part.
+  extensions answer only the new part. The seed gateway's route too: ``POST /v1/videos/uploads``
+  (multipart ``file``) → ``{id}``, then ``POST /v1/videos/{id}/extend`` (JSON ``duration``), which
+  answers the whole extended video (the upload, then the new part).
 
 Results are real H.264 MP4s of ``upstream_frame`` (a pattern unlike the test sources), so
 a test can tell the upstream's frames from the source's. ``behaviour`` selects a failure:
 ``"429"`` / ``"400"`` on submit, ``"never"`` (pending forever), ``"expire_link"`` (the file
-link answers 404 once downloaded).
+link answers 404 once downloaded), ``"slow"`` (pending until ``SLOW_SECONDS`` after the submit).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import uvicorn
 from starlette.applications import Starlette
@@ -43,6 +47,7 @@ from videoloom.media import VideoWriter
 FPS = 24
 SIZE = (320, 180)
 PENDING_POLLS = 2
+SLOW_SECONDS = 8.0
 
 
 def upstream_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -77,6 +82,10 @@ class Channel:
     behaviour: str = "ok"
     submits: list[dict[str, Any]] = field(default_factory=list)
     """Every accepted or refused submit: path and JSON/form fields (clips decoded to frames)."""
+    uploads: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    """Seed gateway: uploaded videos by id, decoded."""
+    fetched: list[tuple[str, int]] = field(default_factory=list)
+    """Every clip URL fetched on an extension, with the status it answered."""
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     downloads: int = 0
     content_types: list[str] = field(default_factory=list)
@@ -134,7 +143,13 @@ class FakeUpstreams:
         def new_job(frames: list[np.ndarray], seconds: int) -> str:
             job_id = f"{channel.kind}-{uuid.uuid4().hex[:12]}"
             path = write_mp4(self._dir / f"{job_id}.mp4", frames)
-            channel.jobs[job_id] = {"path": path, "polls": 0, "duration": len(frames) / FPS, "asked": seconds}
+            channel.jobs[job_id] = {
+                "path": path,
+                "polls": 0,
+                "duration": len(frames) / FPS,
+                "asked": seconds,
+                "created": time.monotonic(),
+            }
             return job_id
 
         def made(seconds: int) -> list[np.ndarray]:
@@ -148,6 +163,8 @@ class FakeUpstreams:
             if job is None:
                 return None, False
             job["polls"] += 1
+            if channel.behaviour == "slow":
+                return job, time.monotonic() - job["created"] >= SLOW_SECONDS
             done = channel.behaviour != "never" and job["polls"] > PENDING_POLLS
             return job, done
 
@@ -163,11 +180,24 @@ class FakeUpstreams:
         async def xai_extend(request: Request) -> Response:
             body = await request.json()
             url = body["video"]["url"]
-            header, _, payload = url.partition(",")
-            assert header == "data:video/mp4;base64", header
-            sent = await clip_frames(base64.b64decode(payload))
-            channel.submits.append({"path": "extensions", **{k: v for k, v in body.items() if k != "video"}})
-            channel.submits[-1]["clip"] = sent
+            submitted = {"path": "extensions", **{k: v for k, v in body.items() if k != "video"}}
+            channel.submits.append(submitted)
+            if url.startswith("http"):
+                # A link: fetched like xAI does, with no key of ours (the link is its own credential).
+                submitted["video_url"] = url
+                async with httpx.AsyncClient(timeout=30) as client:
+                    fetched = await client.get(url)
+                channel.fetched.append((url, fetched.status_code))
+                if fetched.status_code != 200:
+                    message = f"could not fetch video.url: HTTP {fetched.status_code}"
+                    return JSONResponse({"error": message}, status_code=400)
+                content = fetched.content
+            else:
+                header, _, payload = url.partition(",")
+                assert header == "data:video/mp4;base64", header
+                content = base64.b64decode(payload)
+            sent = await clip_frames(content)
+            submitted["clip"] = sent
             if (refused := refuse(request, "rate_limit")) is not None:
                 return refused
             if not 2 <= len(sent) / FPS <= 15 or not 2 <= int(body["duration"]) <= 10:
@@ -229,6 +259,27 @@ class FakeUpstreams:
             new = [upstream_frame(i, width, height) for i in range(int(body["seconds"]) * FPS)]
             return JSONResponse(video_object(new_job(new, int(body["seconds"])), "queued", 0))
 
+        async def seed_upload(request: Request) -> Response:
+            if not authorised(request):
+                return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
+            body = await fields_of(request)
+            video_id = f"upload-{uuid.uuid4().hex[:12]}"
+            channel.uploads[video_id] = await clip_frames(body["file"])
+            return JSONResponse({"id": video_id, "object": "video", "status": "completed"})
+
+        async def seed_extend(request: Request) -> Response:
+            body = await request.json()
+            video_id = request.path_params["job_id"]
+            channel.submits.append({"path": "extend", "video_id": video_id, **body})
+            if (refused := refuse(request, "rate_limit")) is not None:
+                return refused
+            if video_id not in channel.uploads:
+                return JSONResponse({"error": {"message": "no such video"}}, status_code=404)
+            sent = channel.uploads[video_id]
+            height, width = sent[0].shape[:2]
+            new = [upstream_frame(i, width, height) for i in range(int(body["duration"]) * FPS)]
+            return JSONResponse(video_object(new_job(sent + new, int(body["duration"])), "queued", 0))
+
         async def openai_status(request: Request) -> Response:
             if not authorised(request):
                 return JSONResponse({"error": {"message": "bad key"}}, status_code=401)
@@ -260,6 +311,8 @@ class FakeUpstreams:
             routes = [
                 Route("/v1/videos", openai_create, methods=["POST"]),
                 Route("/v1/videos/extensions", openai_extend, methods=["POST"]),
+                Route("/v1/videos/uploads", seed_upload, methods=["POST"]),
+                Route("/v1/videos/{job_id}/extend", seed_extend, methods=["POST"]),
                 Route("/v1/videos/{job_id}", openai_status, methods=["GET"]),
                 Route("/v1/videos/{job_id}/content", openai_content, methods=["GET"]),
             ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import free_port
 from videoloom.core.errors import EngineError
 from videoloom.core.models import ModelRegistry, ModelSpec
 from videoloom.engines._channels import ChannelLimits, channels_for, choose, parse_channels
@@ -48,7 +52,6 @@ def test_a_valid_table_gets_its_defaults() -> None:
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"api_key": "sk-inline"}, "api_key"),  # keys never go in the file
         ({"video_transport": "carrier-pigeon"}, "video_transport"),
-        ({"video_transport": "signed_url"}, "not implemented"),
     ],
 )
 def test_bad_tables_are_refused_naming_the_table_and_key(overrides: dict[str, Any], message: str) -> None:
@@ -66,6 +69,34 @@ def test_a_models_file_with_a_bad_channel_is_refused_at_startup(tmp_path: Path) 
     registry = ModelRegistry.from_file(path)
     with pytest.raises(ValueError, match=r"\[channels\.x\]: api_key_env: Field required"):
         validate_engine_config(registry, registry.channels)
+
+
+def test_signed_url_needs_the_servers_public_url_at_startup() -> None:
+    tables = {"x": _table(video_transport="signed_url")}
+    with pytest.raises(ValueError) as caught:
+        validate_engine_config([], tables, public_url=None)
+    assert "[channels.x]" in str(caught.value) and "VIDEOLOOM_PUBLIC_BASE_URL" in str(caught.value)
+    validate_engine_config([], tables, public_url="http://127.0.0.1:8000")  # accepted with one
+    assert parse_channels(tables)["x"].transport == "signed_url"
+
+
+def test_the_server_refuses_to_start_with_signed_url_and_no_public_url(tmp_path: Path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(
+        '[models.grok-relay]\nengine = "relay"\n\n[channels.x]\nkind = "xai"\n'
+        'base_url = "http://127.0.0.1:9"\napi_key_env = "RELAY_UNIT_KEY"\n'
+        'models = { grok-relay = "g" }\nvideo_transport = "signed_url"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VIDEOLOOM_PUBLIC_BASE_URL"} | {
+        "VIDEOLOOM_DATA_DIR": str(tmp_path / "data"),
+        "VIDEOLOOM_MODELS_FILE": str(models),
+    }
+    env["VIDEOLOOM_PORT"] = str(free_port())
+    run = subprocess.run(
+        [sys.executable, "-m", "videoloom", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0
+    assert "[channels.x]" in run.stderr and "VIDEOLOOM_PUBLIC_BASE_URL" in run.stderr, run.stderr
 
 
 def test_channels_are_tried_by_priority_then_weight() -> None:
@@ -99,6 +130,7 @@ def test_limits_bound_concurrency_and_requests_per_minute() -> None:
     rpm.release()
     rpm.release()
     assert not rpm.try_acquire()  # slots are free, but the minute's budget is spent
+    assert rpm.try_acquire(submit=False)  # resuming a submitted job sends no request
 
 
 def test_check_model_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:

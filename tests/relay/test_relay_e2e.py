@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 
 from tests.relay.fake_upstream import SIZE, Channel, FakeUpstreams, upstream_frame
 from tests.support import ServerProcess, decode_all, make_clip, psnr, upload, wait_for_task
+from videoloom.core.signing import sign_content
 from videoloom.media import fit_frame
 
 pytestmark = pytest.mark.slow
@@ -37,6 +39,9 @@ CHANNELS = [
     ("reject", "xai", "400", {"reject-relay": "grok-imagine-video"}, {}),
     ("stuck", "xai", "never", {"slow-relay": "grok-imagine-video"}, {"timeout_s": 2}),
     ("expiring", "xai", "expire_link", {"expiring-relay": "grok-imagine-video"}, {}),
+    ("xai-signed", "xai", "ok", {"signed-relay": "grok-imagine-video"}, {"video_transport": "signed_url"}),
+    ("seed-gw", "openai", "ok", {"seed-relay": "sora-2"}, {"extend_route": "seed"}),
+    ("slow-xai", "xai", "slow", {"resume-relay": "grok-imagine-video"}, {}),
 ]
 
 
@@ -80,14 +85,21 @@ def fakes() -> Iterator[FakeUpstreams]:
     upstreams.stop()
 
 
-@pytest.fixture(scope="module")
-def relay_server(tmp_path_factory: pytest.TempPathFactory, fakes: FakeUpstreams) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("relay")
+def _server(root: Path, fakes: FakeUpstreams) -> ServerProcess:
+    """A server over every fake channel; its public base URL is its own loopback address, where
+    the ``signed_url`` upstream fetches the clips it is given."""
     keys = {f"RELAY_TEST_KEY_{c.name.upper().replace('-', '_')}": c.key for c in fakes.channels.values()}
     server = ServerProcess(
         root / "data",
         extra_env={**keys, "VIDEOLOOM_MODELS_FILE": str(_models_file(root / "models.toml", fakes))},
     )
+    server.env["VIDEOLOOM_PUBLIC_BASE_URL"] = server.base_url
+    return server
+
+
+@pytest.fixture(scope="module")
+def relay_server(tmp_path_factory: pytest.TempPathFactory, fakes: FakeUpstreams) -> Iterator[ServerProcess]:
+    server = _server(tmp_path_factory.mktemp("relay"), fakes)
     server.keys = {  # type: ignore[attr-defined]
         name: server.cli("keys", "create", "--name", name, "--tenant", tenant).stdout.strip()
         for name, tenant in (("alice", "alice"), ("carol", "team"), ("dave", "team"))
@@ -248,6 +260,151 @@ def test_openai_kind_creates_and_extends(
     source_frames = decode_all(source_clip)[0]
     assert min(psnr(frames[i], source_frames[i]) for i in range(72)) >= 35
     assert _matches_upstream(frames[72:], (640, 360)) >= UPSTREAM_MATCH_DB
+
+
+def test_an_extend_of_a_long_source_sends_only_the_last_15_seconds_before_the_cut(
+    alice: httpx.Client, fakes: FakeUpstreams, tmp_path: Path
+) -> None:
+    long_clip = make_clip(tmp_path / "source-20s.mp4", seconds=20, width=320, height=180)
+    source_frames = decode_all(long_clip)[0]
+    source = upload(alice, long_clip)
+    done = _extend(alice, "grok-relay", source["id"], start_time=18, seconds=2)
+    assert done["status"] == "completed", done
+    assert done["engine"]["clip_seconds"] == 15.0
+
+    sent = fakes.channels["xai-main"].submits[-1]["clip"]
+    assert len(sent) == 15 * 24  # 18 s kept, the upstream takes at most 15
+    # Frames 72…431 of the source: the 15 s right before the cut, not its first 15 s.
+    assert min(psnr(a, b) for a, b in zip(sent, source_frames[72:432], strict=True)) >= 35
+    assert psnr(sent[0], source_frames[0]) < 30
+
+    frames, _ = _video(alice, done)
+    assert len(frames) == 432 + 48
+    assert min(psnr(frames[i], source_frames[i]) for i in range(0, 432, 6)) >= 35  # the whole kept part
+    assert _matches_upstream(frames[432:], SIZE) >= UPSTREAM_MATCH_DB
+
+
+def test_the_seed_route_uploads_the_clip_then_extends_that_video(
+    alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path
+) -> None:
+    gateway = fakes.channels["seed-gw"]
+    source = upload(alice, source_clip)
+    done = _extend(alice, "seed-relay", source["id"], start_time=3, seconds=2)
+    assert done["status"] == "completed", done
+
+    sent = gateway.submits[-1]
+    assert sent["path"] == "extend" and sent["model"] == "sora-2"
+    assert sent["duration"] == 4  # OpenAI's smallest duration covering 2 s
+    uploaded = gateway.uploads[sent["video_id"]]  # it extended the clip uploaded just before
+    source_frames = decode_all(source_clip)[0]
+    assert len(uploaded) == 72
+    assert min(psnr(a, b) for a, b in zip(uploaded, source_frames[:72], strict=True)) >= 35
+    assert done["engine"]["upstream_returned"] == "whole_clip"  # this gateway answers the upload + new
+
+    frames, _ = _video(alice, done)
+    assert len(frames) == 72 + 48
+    assert min(psnr(frames[i], source_frames[i]) for i in range(72)) >= 35
+    assert _matches_upstream(frames[72:], (640, 360)) >= UPSTREAM_MATCH_DB
+
+
+def _relay_input(base: str, task_id: str, expires: int, signature: str) -> httpx.Response:
+    return httpx.get(
+        f"{base}/v1/videos/{task_id}/relay-input", params={"expires": expires, "signature": signature}
+    )
+
+
+def test_signed_url_transport_gives_the_upstream_a_link_to_videoloom_itself(
+    relay_server: ServerProcess, alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path
+) -> None:
+    upstream = fakes.channels["xai-signed"]
+    source = upload(alice, source_clip)
+    done = _extend(alice, "signed-relay", source["id"], start_time=3, seconds=2)
+    assert done["status"] == "completed", done
+    task_id, base = done["id"], relay_server.base_url
+
+    # The upstream was sent a link to this server's relay-input route, fetched it (from
+    # 127.0.0.1, with no key of ours) and got the kept part, frame for frame.
+    sent = upstream.submits[-1]
+    url = sent["video_url"]
+    assert url.startswith(f"{base}/v1/videos/{task_id}/relay-input?expires=")
+    assert upstream.fetched[-1] == (url, 200)
+    source_frames = decode_all(source_clip)[0]
+    assert len(sent["clip"]) == 72
+    assert min(psnr(a, b) for a, b in zip(sent["clip"], source_frames[:72], strict=True)) >= 35
+    frames, _ = _video(alice, done)
+    assert len(frames) == 72 + 48 and _matches_upstream(frames[72:], (640, 360)) >= UPSTREAM_MATCH_DB
+
+    query = parse_qs(urlsplit(url).query)
+    expires, signature = int(query["expires"][0]), query["signature"][0]
+    assert 1700 <= expires - time.time() <= 1800  # the channel's timeout_s (default 1800), under 1 h
+    assert httpx.get(url).status_code == 200  # the link itself needs no API key
+
+    secret = bytes.fromhex((relay_server.data_dir / "secret.key").read_text().strip())
+    later = int(time.time()) + 600
+    signed_here = _relay_input(base, task_id, later, sign_content(secret, task_id, "relay_input", later))
+    assert signed_here.status_code == 200  # so the refusals below are the signature's doing
+    past = int(time.time()) - 5
+    refused = [
+        _relay_input(base, task_id, past, sign_content(secret, task_id, "relay_input", past)),  # expired
+        _relay_input(base, task_id, expires, signature[:-1] + ("0" if signature[-1] != "0" else "1")),
+        _relay_input(base, task_id, expires + 60, signature),  # a longer life is a forgery too
+        _relay_input(base, source["id"], expires, signature),  # another task's files
+        httpx.get(f"{base}/v1/videos/{task_id}/content", params={"expires": expires, "signature": signature}),
+    ]
+    for answer in refused:
+        assert answer.status_code == 401, (answer.request.url, answer.text)
+        assert answer.json()["error"]["code"] == "invalid_signature"
+    video = parse_qs(urlsplit(done["video_url"]).query)  # nor does a video link open the clip
+    assert _relay_input(base, task_id, int(video["expires"][0]), video["signature"][0]).status_code == 401
+    assert httpx.get(f"{base}/v1/videos/{task_id}/relay-input").status_code == 400  # no signature
+    ANSWERS.extend(answer.content for answer in refused)
+
+    # Kept with the task's own files, and deleted with them.
+    clip_file = f"{task_id.replace(':', '_')}/relay-input.mp4"
+    assert any(path.endswith(clip_file) for path in relay_server.stored_files())
+    assert alice.delete(f"/v1/videos/{task_id}").status_code == 200
+    assert not any(path.endswith(clip_file) for path in relay_server.stored_files())
+    assert httpx.get(url).status_code == 404
+
+
+def test_a_server_killed_while_polling_resumes_the_upstream_request_after_restart(
+    fakes: FakeUpstreams, tmp_path: Path
+) -> None:
+    upstream = fakes.channels["slow-xai"]
+    submits, downloads = len(upstream.submits), upstream.downloads
+    server = _server(tmp_path, fakes)
+    key = server.cli("keys", "create", "--name", "crash").stdout.strip()
+    server.start()
+    try:
+        with server.client(key) as client:
+            created = client.post(
+                "/v1/video/create", json={"model": "resume-relay", "prompt": "a slow tide", "duration": 1}
+            ).json()
+            # The submit is on record (engine field) while the task runs; wait until it is
+            # polled too, then kill the server mid-poll.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                state = client.get("/v1/video/query", params={"id": created["id"]}).json()
+                request_id = (state.get("engine") or {}).get("upstream_request_id")
+                if request_id and upstream.jobs[request_id]["polls"] >= 1:
+                    break
+                time.sleep(0.05)
+            assert request_id and state["state"] == "processing", state
+        server.stop(kill=True)
+        assert len(upstream.submits) == submits + 1
+
+        server.start()
+        with server.client(key) as client:
+            done = wait_for_task(client, created["id"], timeout=60)
+            assert done["status"] == "completed", done
+            frames, _ = _video(client, done)
+        assert done["attempts"] == 2
+        assert done["engine"]["upstream_request_id"] == request_id and done["engine"]["resumed"] is True
+        assert len(upstream.submits) == submits + 1, "the restarted server submitted the job again"
+        assert upstream.downloads == downloads + 1
+        assert len(frames) == 24 and _matches_upstream(frames, SIZE) >= UPSTREAM_MATCH_DB
+    finally:
+        server.stop()
 
 
 # --- failures ---------------------------------------------------------------------------------

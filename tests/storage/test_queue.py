@@ -109,6 +109,21 @@ async def test_release_puts_a_task_back_without_counting_the_attempt(repo: TaskR
     assert again is not None and again.id == task.id and again.attempts == 1
 
 
+async def test_an_engine_checkpoint_is_kept_for_the_next_claim_and_only_the_holder_writes_it(
+    repo: TaskRepository,
+) -> None:
+    await repo.insert(make_task(1), enqueued_at=1.0)
+    now = time.time()
+    first = await repo.claim(worker_id="a", models=None, now=now, lease_seconds=5)
+    assert first is not None and first.engine_report is None
+    recorded = {"channel": "xai-main", "upstream_request_id": "req-1", "submitted_at": now}
+    assert await repo.set_engine_report(first.id, "a", recorded)
+    assert not await repo.set_engine_report(first.id, "b", {"channel": "forged"})  # not b's task
+    again = await repo.claim(worker_id="b", models=None, now=now + 6, lease_seconds=5)
+    assert again is not None and again.attempts == 2 and again.engine_report == recorded
+    assert not await repo.set_engine_report(first.id, "a", {"channel": "late"})  # a lost its lease
+
+
 async def test_postgres_notify_wakes_listening_workers_on_commit() -> None:
     from videoloom.queue import LocalWakeUp, PostgresListener
 

@@ -1,4 +1,5 @@
-"""Downloads: ``GET /v1/videos/{id}/content`` with Range support, by key or by signed URL."""
+"""Downloads: ``GET /v1/videos/{id}/content`` with Range support, by key or by signed URL; and
+``GET /v1/videos/{id}/relay-input``, the clip a relay task handed an upstream, by signed URL only."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from videoloom.api.deps import ContainerDep, authenticate
 from videoloom.container import Container
 from videoloom.core.errors import AuthenticationFailed, NotFound
-from videoloom.core.signing import sign_content, verify_content
+from videoloom.core.signing import RELAY_INPUT, sign_content, verify_content
 from videoloom.core.tasks import Task
-from videoloom.storage.blobs import blob_key
+from videoloom.storage.blobs import RELAY_INPUT_NAME, blob_key
 
 __all__ = ["content_url", "public_base", "router"]
 
@@ -93,16 +94,49 @@ async def download_content(
         raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
     suffix = "mp4" if variant == "video" else f"{variant}.jpg"
     filename = f"{video_id.replace(':', '_')}.{suffix}"
+    return await _serve(request, key, container, _MEDIA_TYPES[variant], filename)
+
+
+@router.get("/videos/{video_id}/relay-input", response_model=None)
+@router.head("/videos/{video_id}/relay-input", response_model=None, operation_id="head_relay_input")
+async def download_relay_input(
+    video_id: str,
+    request: Request,
+    container: ContainerDep,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query()],
+) -> Response:
+    """The cut clip a relay task sent to an upstream whose channel has
+    ``video_transport = "signed_url"``: the upstream fetches it from here. Only by the
+    signed, expiring URL the task gave it (no API key opens it); it serves that task's
+    clip and nothing else."""
+    if not verify_content(container.secret, video_id, RELAY_INPUT, expires, signature, int(time.time())):
+        raise AuthenticationFailed(
+            "the relay input URL's signature is invalid or has expired", code="invalid_signature"
+        )
+    task = await container.tasks.get_any_tenant(video_id)
+    if task is None:
+        raise NotFound(f"no video with id {video_id!r}", param="video_id", code="video_not_found")
+    key = blob_key(task.tenant_id, task.id, RELAY_INPUT_NAME)
+    if not await asyncio.to_thread(container.blobs.exists, key):
+        raise NotFound(f"video {video_id} has no relay input", param="video_id", code="content_missing")
+    filename = f"{video_id.replace(':', '_')}-{RELAY_INPUT_NAME}"
+    return await _serve(request, key, container, "video/mp4", filename)
+
+
+async def _serve(
+    request: Request, key: str, container: Container, media_type: str, filename: str
+) -> Response:
+    """The blob at ``key``: the local file, a presigned redirect to the bucket, or streamed."""
+    blobs = container.blobs
     path = blobs.local_path(key)
     if path is not None:
-        return FileResponse(
-            path, media_type=_MEDIA_TYPES[variant], filename=filename, content_disposition_type="inline"
-        )
+        return FileResponse(path, media_type=media_type, filename=filename, content_disposition_type="inline")
     if container.settings.content_delivery == "redirect":
         url = blobs.presigned_url(key, container.settings.signed_url_ttl_seconds)
         if url is not None:
             return RedirectResponse(url, status_code=307)
-    return await _stream(request, key, container, _MEDIA_TYPES[variant], filename)
+    return await _stream(request, key, container, media_type, filename)
 
 
 _CHUNK = 1024 * 1024

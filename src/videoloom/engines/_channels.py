@@ -64,7 +64,8 @@ class Channel(BaseModel):
     """0 = no limit."""
     timeout_s: float = Field(default=1800, gt=0)
     video_transport: Transport | None = None
-    """How an extend ships the cut clip; default data_url for xai, upload for openai."""
+    """How an extend ships the cut clip; default data_url for xai, upload for openai. ``signed_url``
+    sends a signed, expiring link to Videoloom's own copy (needs ``VIDEOLOOM_PUBLIC_BASE_URL``)."""
     extend_route: Literal["extensions", "seed"] = "extensions"
     """openai kind: ``POST /v1/videos/extensions``, or the seed gateway's ``POST /v1/videos/{id}/extend``."""
     request_format: Literal["multipart", "json"] = "multipart"
@@ -134,11 +135,6 @@ def parse_channels(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, Channel
             raise ValueError(f"[channels.{name}]: {problems}") from None
         except TypeError as exc:
             raise ValueError(f"[channels.{name}]: {exc}") from None
-        if channels[name].video_transport == "signed_url":
-            raise ValueError(
-                f"[channels.{name}]: video_transport = 'signed_url' is not implemented yet; "
-                "use 'data_url' or 'upload'"
-            )
     return channels
 
 
@@ -169,11 +165,13 @@ class ChannelLimits:
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 
-    def try_acquire(self) -> bool:
-        """Take a slot and a request of the minute's budget, or neither; never blocks."""
+    def try_acquire(self, *, submit: bool = True) -> bool:
+        """Take a slot and a request of the minute's budget, or neither; never blocks.
+
+        ``submit=False`` takes only a slot: resuming a job already submitted sends no new one."""
         if not self._slots.acquire(blocking=False):
             return False
-        if self._rpm:
+        if self._rpm and submit:
             with self._lock:
                 now = time.monotonic()
                 while self._sent and now - self._sent[0] >= 60:

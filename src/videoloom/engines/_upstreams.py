@@ -110,7 +110,11 @@ class UpstreamClient(Protocol):
         self, *, model: str, prompt: str, seconds: int, width: int, height: int, image: Image.Image | None
     ) -> str: ...
 
-    def submit_extend(self, *, model: str, prompt: str, seconds: int, clip: Path) -> str: ...
+    def submit_extend(
+        self, *, model: str, prompt: str, seconds: int, clip: Path, clip_url: str | None = None
+    ) -> str:
+        """Extend ``clip``; ``clip_url`` is a signed link to the same file (``signed_url`` channels)."""
+        ...
 
     def poll(self, request_id: str) -> Poll: ...
 
@@ -134,6 +138,14 @@ class _Base:
 
     def close(self) -> None:
         self._http.close()
+
+    def _clip_link(self, clip: Path, clip_url: str | None) -> str:
+        """The clip as the channel's transport ships it in a JSON body: a signed link, or inline."""
+        if self.channel.transport == "signed_url":
+            if clip_url is None:  # the engine publishes before it submits: a bug, not the upstream's
+                raise ValueError(f"channel {self.channel.name}: signed_url transport without a URL")
+            return clip_url
+        return data_url(clip.read_bytes(), "video/mp4")
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"}
@@ -206,14 +218,16 @@ class XaiClient(_Base):
             body["image"] = {"url": image_data_url(image)}
         return self._request_id(self._call("POST", "/v1/videos/generations", json=body))
 
-    def submit_extend(self, *, model: str, prompt: str, seconds: int, clip: Path) -> str:
-        if self.channel.transport != "data_url":
-            raise Rejected(f"xai channels ship clips as data_url, not {self.channel.transport}")
+    def submit_extend(
+        self, *, model: str, prompt: str, seconds: int, clip: Path, clip_url: str | None = None
+    ) -> str:
+        if self.channel.transport == "upload":
+            raise Rejected("xai channels ship clips as data_url or signed_url, not upload")
         body = {
             "prompt": prompt,
             "model": model,
             "duration": seconds,
-            "video": {"url": data_url(clip.read_bytes(), "video/mp4")},
+            "video": {"url": self._clip_link(clip, clip_url)},
         }
         return self._request_id(self._call("POST", "/v1/videos/extensions", json=body))
 
@@ -269,7 +283,9 @@ class OpenAIClient(_Base):
         parts: dict[str, Any] = {name: (None, value) for name, value in fields.items()}
         return self._call("POST", path, files={**parts, **files})
 
-    def submit_extend(self, *, model: str, prompt: str, seconds: int, clip: Path) -> str:
+    def submit_extend(
+        self, *, model: str, prompt: str, seconds: int, clip: Path, clip_url: str | None = None
+    ) -> str:
         content = clip.read_bytes()
         if self.channel.extend_route == "seed":
             # A gateway of the seed's kind extends one of its own videos: upload the cut clip
@@ -282,7 +298,7 @@ class OpenAIClient(_Base):
         if self.channel.transport == "upload":
             files = {"video": ("clip.mp4", content, "video/mp4")}
             return self._video_id(self._post("/v1/videos/extensions", fields, files))
-        body = {**fields, "video": {"url": data_url(content, "video/mp4")}}
+        body = {**fields, "video": {"url": self._clip_link(clip, clip_url)}}
         return self._video_id(self._call("POST", "/v1/videos/extensions", json=body))
 
     @staticmethod

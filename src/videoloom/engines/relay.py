@@ -13,6 +13,10 @@ Submitting: 429, 5xx and connection errors move on to the next channel that
 serves the model (after a short backoff); any other 4xx fails the task at once
 with the upstream's message (``upstream_rejected``). Runs in a worker thread:
 plain sync ``httpx`` and ``time.sleep``.
+
+An accepted submit is checkpointed at once (channel, upstream request id, when):
+a run of the same task after a crash or a restart resumes polling that request
+instead of submitting again, which the upstream would bill twice.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +40,9 @@ from videoloom.engines._channels import Channel, channels_for, choose, limits_fo
 from videoloom.engines._upstreams import Poll, Rejected, Retryable, UpstreamClient, client_for
 from videoloom.engines.base import EditJob, ExtendJob, GenerateJob, ProgressCallback
 from videoloom.media import VideoWriter, fit_frame, iter_frames, probe
+
+if TYPE_CHECKING:
+    from videoloom.engines.registry import EngineContext
 
 __all__ = ["RelayEngine", "check_model", "create_relay_engine"]
 
@@ -50,6 +57,8 @@ SUBMIT_ROUNDS = 2
 BUSY_WAIT_S = 1.0
 """How long to wait when every channel is at its concurrency or rate limit."""
 NATIVE_SHORT_SIDE = {"xai": 720, "openai": 1080}
+MAX_SIGNED_URL_TTL_S = 3600
+"""A published clip's link lives as long as the task may wait on its channel, at most this long."""
 
 
 class RelayEngine:
@@ -64,6 +73,9 @@ class RelayEngine:
         native_short_side: int | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        publish: Callable[[Path, float], str] | None = None,
+        checkpoint: Callable[[Mapping[str, Any]], None] | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.channels = channels_for(model, channels)
@@ -73,6 +85,9 @@ class RelayEngine:
         self._tmp_dir = tmp_dir or Path("/tmp")
         self._rng = rng or random.Random()
         self._sleep = sleep
+        self._publish = publish
+        self._checkpoint = checkpoint
+        self._resume = resume
 
     # --- the Engine protocol ------------------------------------------------------------
 
@@ -92,7 +107,7 @@ class RelayEngine:
             )
 
         with ExitStack() as files:
-            result = self._relay(submit, job.report, progress, files)
+            result, _ = self._relay(submit, job.report, progress, files)
             yield from _resampled(result, job, skip_seconds=0.0, progress=progress)
 
     def extend(self, job: ExtendJob, progress: ProgressCallback) -> Iterator[np.ndarray]:
@@ -111,24 +126,35 @@ class RelayEngine:
             raise EngineError(
                 f"xAI extends by {low}–{high} s; {seconds} s were asked for", code="duration_out_of_range"
             )
-        with ExitStack() as files:
-            clip, clip_seconds = self._cut_clip(job, files)
-            job.report["clip_seconds"] = round(clip_seconds, 3)
 
-            asked = {"seconds": seconds}
+        def asked_of(channel: Channel) -> int:
+            return _asked_seconds(channel, max(seconds, low) if channel.kind == "xai" else seconds)
+
+        clip_frames = min(job.keep_frames, math.floor(XAI_MAX_CLIP_S * job.fps))
+        clip_seconds = float(clip_frames / job.fps)
+        job.report["clip_seconds"] = round(clip_seconds, 3)
+        with ExitStack() as files:
+            # Cut (and publish) at the first submit: a resumed request needs neither.
+            clip: dict[str, Any] = {}
 
             def submit(client: UpstreamClient, upstream_model: str) -> str:
-                wanted = max(seconds, low) if client.channel.kind == "xai" else seconds
-                asked["seconds"] = _asked_seconds(client.channel, wanted)
+                if "path" not in clip:
+                    clip["path"] = self._cut_clip(job, clip_frames, files)
+                if client.channel.transport == "signed_url" and "url" not in clip:
+                    clip["url"] = self._published(clip["path"])
                 return client.submit_extend(
-                    model=upstream_model, prompt=job.prompt, seconds=asked["seconds"], clip=clip
+                    model=upstream_model,
+                    prompt=job.prompt,
+                    seconds=asked_of(client.channel),
+                    clip=clip["path"],
+                    clip_url=clip.get("url"),
                 )
 
-            result = self._relay(submit, job.report, progress, files)
+            result, channel = self._relay(submit, job.report, progress, files)
             # An upstream may answer the whole extended clip or only its new part: the
             # returned length tells which. Only the new frames follow the kept part.
             returned = probe(result).duration
-            new = asked["seconds"]
+            new = asked_of(channel)
             whole = abs(returned - (clip_seconds + new)) < abs(returned - new)
             job.report["upstream_returned"] = "whole_clip" if whole else "new_part"
             yield from _resampled(result, job, skip_seconds=clip_seconds if whole else 0.0, progress=progress)
@@ -144,17 +170,28 @@ class RelayEngine:
 
     # --- steps --------------------------------------------------------------------------
 
-    def _cut_clip(self, job: ExtendJob, files: ExitStack) -> tuple[Path, float]:
-        """The last ≤ 15 s before the cut, as an MP4 the upstream can take (frame-accurate)."""
+    def _cut_clip(self, job: ExtendJob, clip_frames: int, files: ExitStack) -> Path:
+        """The last ``clip_frames`` (≤ 15 s) before the cut, as an MP4 the upstream can take
+        (frame-accurate)."""
         assert job.source is not None
-        clip_frames = min(job.keep_frames, math.floor(XAI_MAX_CLIP_S * job.fps))
         info = probe(job.source)
         path = self._scratch("clip", files)
         width, height = info.width - info.width % 2, info.height - info.height % 2
         with VideoWriter(path, width=width, height=height, fps=job.fps, preset="veryfast", crf=16) as writer:
             for frame in iter_frames(job.source, start=job.keep_frames - clip_frames, stop=job.keep_frames):
                 writer.write(frame[:height, :width])
-        return path, float(clip_frames / job.fps)
+        return path
+
+    def _published(self, clip: Path) -> str:
+        """A signed, expiring URL to a copy of ``clip`` on this server, for ``signed_url`` channels."""
+        if self._publish is None:
+            raise EngineError(
+                "a channel ships clips as signed_url, which needs the server's public URL "
+                "(VIDEOLOOM_PUBLIC_BASE_URL)",
+                code="engine_config",
+            )
+        longest = max(c.timeout_s for c in self.channels if c.transport == "signed_url")
+        return self._publish(clip, min(longest, MAX_SIGNED_URL_TTL_S))
 
     def _scratch(self, what: str, files: ExitStack) -> Path:
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -168,10 +205,13 @@ class RelayEngine:
         report: dict[str, Any],
         progress: ProgressCallback,
         files: ExitStack,
-    ) -> Path:
-        """Submit with failover, wait for the result, download it; the local MP4's path."""
+    ) -> tuple[Path, Channel]:
+        """Submit with failover, wait for the result, download it; the local MP4 and its channel."""
         if not self.channels:
             raise EngineError(f"no [channels.*] table serves model {self.model}", code="engine_config")
+        resumed = self._resumed(report, progress, files)
+        if resumed is not None:
+            return resumed
         deadline = time.monotonic() + max(c.timeout_s for c in self.channels)
         failures: list[str] = []
         backoff = 0.5
@@ -205,9 +245,11 @@ class RelayEngine:
                         ) from None
                     report.update(channel=channel.name, upstream_request_id=request_id)
                     log.info("channel %s accepted the job as %s", channel.name, request_id)
+                    if self._checkpoint is not None:  # durable before anything else can go wrong
+                        self._checkpoint({**report, "submitted_at": time.time()})
                     result = self._scratch("result", files)
                     self._await_result(client, channel, request_id, result, progress)
-                    return result
+                    return result, channel
                 finally:
                     client.close()
                     limits.release()
@@ -227,6 +269,54 @@ class RelayEngine:
             code="upstream_unavailable",
         )
 
+    def _resumed(
+        self, report: dict[str, Any], progress: ProgressCallback, files: ExitStack
+    ) -> tuple[Path, Channel] | None:
+        """Wait for the request an earlier run of this task submitted, instead of submitting
+        again; None when there is none to resume (a first run)."""
+        recorded = self._resume or {}
+        name, request_id = recorded.get("channel"), recorded.get("upstream_request_id")
+        if not isinstance(name, str) or not isinstance(request_id, str):
+            return None
+        channel = next((c for c in self.channels if c.name == name), None)
+        if channel is None:
+            log.warning(
+                "upstream request %s was submitted on channel %s, which no longer serves %s; submitting anew",
+                request_id,
+                name,
+                self.model,
+            )
+            return None
+        key = channel.api_key()
+        if key is None:
+            raise EngineError(
+                f"channel {name}: env var {channel.api_key_env} is not set; cannot resume upstream "
+                f"request {request_id}",
+                code="upstream_unavailable",
+            )
+        # The channel's timeout counts from the submit, not from this run's start.
+        submitted_at = recorded.get("submitted_at")
+        waited = time.time() - submitted_at if isinstance(submitted_at, (int, float)) else 0.0
+        deadline = time.monotonic() + max(0.0, channel.timeout_s - waited)
+        limits = limits_for(channel)
+        while not limits.try_acquire(submit=False):
+            if time.monotonic() >= deadline:
+                raise EngineError(f"channel {name} stayed at its concurrency limit", code="upstream_timeout")
+            self._wait(BUSY_WAIT_S, progress)
+        client = client_for(channel, key)
+        try:
+            progress(0.01)
+            report.update(channel=name, upstream_request_id=request_id, resumed=True)
+            log.info(
+                "resuming upstream request %s on channel %s (submitted by an earlier run)", request_id, name
+            )
+            result = self._scratch("result", files)
+            self._await_result(client, channel, request_id, result, progress, deadline=deadline)
+            return result, channel
+        finally:
+            client.close()
+            limits.release()
+
     def _await_result(
         self,
         client: UpstreamClient,
@@ -234,18 +324,16 @@ class RelayEngine:
         request_id: str,
         dest: Path,
         progress: ProgressCallback,
+        *,
+        deadline: float | None = None,
     ) -> None:
-        """Poll with backoff and jitter until done, failed or ``timeout_s``; then download."""
-        deadline = time.monotonic() + channel.timeout_s
+        """Poll with backoff and jitter until done, failed or ``timeout_s`` (or ``deadline``, a
+        ``time.monotonic()`` value); then download."""
+        if deadline is None:
+            deadline = time.monotonic() + channel.timeout_s
         interval = channel.poll_interval_s
         guess = 0.05
         while True:
-            if time.monotonic() >= deadline:
-                raise EngineError(
-                    f"channel {channel.name}: the upstream did not finish within {channel.timeout_s:g} s "
-                    f"(request {request_id})",
-                    code="upstream_timeout",
-                )
             try:
                 state = client.poll(request_id)
             except Retryable as exc:  # a hiccup while it works: ask again later
@@ -259,6 +347,13 @@ class RelayEngine:
                 break
             if state.state == "failed":
                 raise EngineError(f"the upstream failed: {state.message}", code=state.code)
+            # Checked after a poll, so a resumed request past its deadline is still asked once.
+            if time.monotonic() >= deadline:
+                raise EngineError(
+                    f"channel {channel.name}: the upstream did not finish within {channel.timeout_s:g} s "
+                    f"(request {request_id})",
+                    code="upstream_timeout",
+                )
             guess = state.progress if state.progress is not None else min(0.75, guess + 0.05)
             progress(0.02 + 0.78 * guess)
             jittered = interval * self._rng.uniform(0.8, 1.2)
@@ -345,7 +440,7 @@ def _resampled(
             yield last
 
 
-def create_relay_engine(spec: ModelSpec, context: Any) -> RelayEngine:
+def create_relay_engine(spec: ModelSpec, context: EngineContext) -> RelayEngine:
     """The engine for ``spec`` (``engine = "relay"``) over the models file's channels."""
     try:
         channels = parse_channels(context.channels)
@@ -357,6 +452,9 @@ def create_relay_engine(spec: ModelSpec, context: Any) -> RelayEngine:
         channels=channels,
         tmp_dir=context.tmp_dir,
         native_short_side=int(native) if native else None,
+        publish=context.publish,
+        checkpoint=context.checkpoint,
+        resume=context.resume,
     )
 
 

@@ -348,6 +348,15 @@ class TaskRepository:
             )
             return result.rowcount == 1
 
+    async def set_engine_report(self, task_id: str, worker_id: str, report: Mapping[str, Any]) -> bool:
+        """Record the engine's checkpoint (e.g. the upstream request a relay submitted) while the
+        task runs; a later claim of the task gets it back. False: the task is no longer ours."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks).where(self._held(task_id, worker_id)).values(engine_report=dict(report))
+            )
+            return result.rowcount == 1
+
     async def complete(
         self,
         task_id: str,
