@@ -13,12 +13,12 @@ RELAY_INPUT = "relay_input"
 own name in the signed message, so a video link cannot be turned into one and back."""
 
 
-@functools.lru_cache(maxsize=4096)  # URLs are stable for a minute; polls re-sign the same ones
 def _digest(secret: bytes, task_id: str, variant: str, expires: int) -> str:
     message = f"{task_id}\n{variant}\n{expires}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # URLs are stable for a minute; polls re-sign the same ones
 def sign_content(secret: bytes, task_id: str, variant: str, expires: int) -> str:
     return _digest(secret, task_id, variant, expires)
 
@@ -26,7 +26,10 @@ def sign_content(secret: bytes, task_id: str, variant: str, expires: int) -> str
 def verify_content(secret: bytes, task_id: str, variant: str, expires: int, signature: str, now: int) -> bool:
     if expires < now:
         return False
-    return hmac.compare_digest(_digest(secret, task_id, variant, expires), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, i.e. a 500,
+    # for any caller who sends one).
+    expected = _digest(secret, task_id, variant, expires).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 def relay_input_path(secret: bytes, task_id: str, expires: int) -> str:
