@@ -143,6 +143,11 @@ def build_tiny_pipeline(family: str, *, seed: int = 0) -> Any:
 
 def write_tiny_model(family: str, directory: Path, *, seed: int = 0) -> Path:
     """Write a tiny ``family`` pipeline to ``directory`` (``save_pretrained``); returns it."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     build_tiny_pipeline(family, seed=seed).save_pretrained(str(directory))
