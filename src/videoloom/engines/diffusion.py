@@ -188,7 +188,7 @@ def parse_options(name: str, options: dict[str, Any]) -> DiffusionOptions:
 
 def round_up_frames(count: int, step: int) -> int:
     """The smallest step·k + 1 ≥ count."""
-    return max(1, math.ceil((count - 1) / step)) * step + 1
+    return max(0, math.ceil((count - 1) / step)) * step + 1
 
 
 def round_down_frames(count: int, step: int) -> int:
@@ -503,7 +503,10 @@ class DiffusionEngine:
             "callback_on_step_end": on_step,
         }
         if options.family == "ltx":
-            from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+            from diffusers.pipelines.ltx.pipeline_ltx_condition import (
+                LTXVideoCondition,
+                linear_quadratic_schedule,
+            )
 
             conditions = None
             if cond:
@@ -511,7 +514,14 @@ class DiffusionEngine:
             elif images:
                 picture = fit_frame(np.asarray(images[0].convert("RGB")), size.width, size.height)
                 conditions = [LTXVideoCondition(image=_pil([size.to_work(picture)])[0], frame_index=0)]
-            kwargs = {**common, "conditions": conditions, "frame_rate": max(1, round(float(job.fps)))}
+            kwargs = {
+                **common,
+                "conditions": conditions,
+                "frame_rate": max(1, round(float(job.fps))),
+                # The pipeline's own default schedule, as a list: it passes the tensor through
+                # np.array(), which numpy 2 deprecates (a DeprecationWarning per call).
+                "timesteps": (linear_quadratic_schedule(options.steps) * 1000).tolist(),
+            }
         else:
             from PIL import Image
 
