@@ -240,3 +240,34 @@ def test_models_check_and_tiny_model_commands(tmp_path: Path, weights: dict[str,
     models.write_text(models.read_text().replace(str(tmp_path / "gone"), str(weights["wan-vace"])))
     result = runner.invoke(main, ["models", "check", "--models-file", str(models)])
     assert result.exit_code == 0, result.output
+
+
+def test_gpu_out_of_memory_is_a_clear_error(
+    weights: dict[str, Path], clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    def exhausted(**kwargs: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(diffusion, "_pipeline", lambda name, options: exhausted)
+    with pytest.raises(EngineError, match=r"ran out of memory.*offload") as caught:
+        run(engine(weights, "ltx").extend(extend_job(clip), lambda f: None))
+    assert caught.value.code == "out_of_memory"
+
+
+def test_building_the_engine_imports_neither_torch_nor_diffusers() -> None:
+    """The API builds engines to answer edit_operations: a server without the extra must work."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from videoloom.core.models import ModelSpec\n"
+        "from videoloom.engines.registry import create_engine\n"
+        "options = {'family': 'ltx', 'weights': '/x'}\n"
+        "spec = ModelSpec(name='m', engine='diffusion', id_prefix='m', options=options)\n"
+        "create_engine(spec).edit_operations('warmer')\n"
+        "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, 'imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
