@@ -44,16 +44,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     for maker in makers:
         out, _ = maker.communicate(timeout=120)
         assert maker.returncode == 0 and "noise, not pictures" in out, out
-    # LTX: the CPU defaults (work size ≤ 320×192, 17 conditioning frames); Wan VACE, whose VAE
-    # costs seconds per frame on two cores: a smaller work size and 9 conditioning frames.
+    # The CPU defaults (working size ≤ 320×192 for LTX, ≤ 160×96 for Wan VACE; 17 conditioning
+    # frames) with 2 steps.
     models.write_text(
         "[models.ltx-tiny]\n"
         'engine = "diffusion"\nfamily = "ltx"\n'
         f'weights = "{root / "ltx"}"\ndevice = "cpu"\nsteps = 2\n\n'
         "[models.wan-tiny]\n"
         'engine = "diffusion"\nfamily = "wan-vace"\n'
-        f'weights = "{root / "wan-vace"}"\ndevice = "cpu"\nsteps = 2\n'
-        "max_work_pixels = 15360\nconditioning_frames = 9\n\n"
+        f'weights = "{root / "wan-vace"}"\ndevice = "cpu"\nsteps = 2\n\n'
         "[models.wan-gone]\n"
         'engine = "diffusion"\nfamily = "wan-vace"\n'
         f'weights = "{root / "not-downloaded"}"\n'

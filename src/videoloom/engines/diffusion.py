@@ -65,8 +65,9 @@ __all__ = ["DiffusionEngine", "DiffusionOptions", "check_diffusion", "loaded_pip
 
 log = logging.getLogger("videoloom.engines.diffusion")
 
-CPU_WORK_PIXELS = 320 * 192
-"""Default working-size limit on CPU: the Wan VAE alone takes ~6 min per 720p extend on 2 cores."""
+CPU_WORK_PIXELS = {"ltx": 320 * 192, "wan-vace": 160 * 96}
+"""Default working-size limit on CPU (where only tiny test models are practical): the Wan VAE
+alone takes ~6 min per 720p extend on 2 cores, and still ~3 min for a 6 s extend at 320×192."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class DiffusionOptions(BaseModel):
     """Decode in tiles (``vae.enable_tiling()``): less memory at large sizes."""
     max_work_pixels: int | None = Field(default=None, ge=1024)
     """Largest working size (width × height) the pipeline runs at; output is scaled up to the job's
-    size. Default: 61 440 (320×192) on CPU, no limit on GPUs."""
+    size. Default on CPU: LTX 61 440 (320×192), Wan 15 360 (160×96); no limit on GPUs."""
     conditioning_frames: int = Field(default=17, ge=1, le=257)
     """How many of the last kept frames condition an extend (LTX uses the largest 8k+1 ≤ this)."""
     window_frames: int | None = Field(default=None, ge=9, le=1025)
@@ -166,7 +167,7 @@ class DiffusionOptions(BaseModel):
     def work_pixels(self) -> int | None:
         if self.max_work_pixels is not None:
             return self.max_work_pixels
-        return CPU_WORK_PIXELS if self.device == "cpu" else None
+        return CPU_WORK_PIXELS[self.family] if self.device == "cpu" else None
 
     @property
     def window(self) -> int:
