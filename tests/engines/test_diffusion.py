@@ -195,6 +195,21 @@ def test_missing_weights_is_a_clear_error(tmp_path: Path, clip: Path) -> None:
     assert caught.value.code == "weights_missing"
 
 
+def test_weights_of_another_family_are_a_clear_error(weights: dict[str, Path], tmp_path: Path) -> None:
+    wrong = DiffusionEngine("wan-on-ltx", family="wan-vace", weights=str(weights["ltx"]), **FAST["wan-vace"])
+    job = GenerateJob(width=64, height=64, fps=Fraction(24), num_frames=5, prompt="x")
+    with pytest.raises(EngineError, match=r"model_index\.json names LTXConditionPipeline") as caught:
+        run(wrong.generate(job, lambda f: None))
+    assert caught.value.code == "weights_invalid"
+    spec = ModelSpec(
+        name="m",
+        engine="diffusion",
+        id_prefix="m",
+        options={"family": "wan-vace", "weights": str(weights["ltx"])},
+    )
+    assert "holds a LTXConditionPipeline pipeline, not wan-vace" in str(check_engine(spec))
+
+
 def test_cuda_without_cuda_is_a_clear_error(weights: dict[str, Path], clip: Path) -> None:
     import torch
 

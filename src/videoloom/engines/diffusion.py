@@ -283,6 +283,17 @@ def _weights_problem(weights: str) -> str | None:
     return None
 
 
+def _pipeline_class_hint(directory: str) -> str:
+    """`` (model_index.json names X)``, to tell a wrong ``family`` from broken files."""
+    import json
+
+    try:
+        named = json.loads((Path(directory) / "model_index.json").read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f" (its model_index.json names {named})" if named else ""
+
+
 def _dtype(torch: Any, options: DiffusionOptions) -> Any:
     name = options.dtype
     if name == "auto":
@@ -346,10 +357,12 @@ def _pipeline(name: str, options: DiffusionOptions) -> Any:
             pipe = cls.from_pretrained(weights, dtype=dtype)
         except torch.OutOfMemoryError as exc:
             raise _out_of_memory(torch, exc) from exc
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # whatever from_pretrained raises: wrong family, truncated files, …
+            local = _is_local(options.weights)
             raise EngineError(
-                f"model {name}: cannot load {options.family} weights from {weights}: {exc}",
-                code="weights_missing" if isinstance(exc, OSError) else "weights_invalid",
+                f"model {name}: cannot load {options.family} weights from {weights}"
+                f"{_pipeline_class_hint(weights) if local else ''}: {exc}",
+                code="weights_missing" if isinstance(exc, OSError) and not local else "weights_invalid",
             ) from exc
         try:
             if options.offload:
@@ -571,6 +584,12 @@ def check_diffusion(name: str, options: dict[str, Any]) -> str | None:
             config = json.loads(index.read_text())
         except (OSError, ValueError) as exc:
             return f"cannot read {index}: {exc}"
+        named = str(config.get("_class_name", ""))
+        prefix = "LTX" if parsed.family == "ltx" else "Wan"
+        if not named.startswith(prefix):
+            return (
+                f"weights directory {index.parent} holds a {named or 'unnamed'} pipeline, not {parsed.family}"
+            )
         missing = [
             part
             for part in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
