@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# The diffusion extra (tests and CPU smoke runs). torch first and pinned: a loose torch spec
-# makes pip fetch the newest torch plus ~3 GB of CUDA wheels. GPU hosts install the CUDA torch
-# of their choice instead, then `pip install -e '.[diffusion]'` (docs/engines.md).
+# The diffusion extra (tests and CPU smoke runs). torch first and pinned (the extra pins the same
+# version): a loose torch spec makes pip fetch the newest torch plus ~3 GB of CUDA wheels. GPU hosts
+# install the CUDA build of torch 2.13.0 they want first, then `pip install -e '.[diffusion]'`.
 TORCH_VERSION ?= 2.13.0
 DIFFUSION_STAMP := $(VENV)/.installed-diffusion
 $(DIFFUSION_STAMP): pyproject.toml $(STAMP)
