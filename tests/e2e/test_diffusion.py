@@ -1,12 +1,15 @@
 """The judged diffusion path, end to end on CPU: `videoloom dev tiny-model` for each family, a
 models file naming them, `videoloom serve`, an uploaded 1280×720 clip extended through
-``POST /v1/videos/{id}/extend``; and `videoloom models check` about a missing weights directory.
+``POST /v1/videos/{id}/extend``; create from an image and from text; and `videoloom models
+check` about a missing weights directory.
 
 The tiny models make noise: the new part is not compared with anything, only counted.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.support import ServerProcess, decode_all, make_clip, psnr, upload, wait_for_task
 
@@ -128,3 +132,19 @@ def test_models_check_tells_the_truth_about_the_missing_weights(server: ServerPr
     rows = {line.split()[0]: line for line in checked.stdout.splitlines() if line.strip()}
     assert "UNUSABLE" not in rows["ltx-tiny"] and "UNUSABLE" not in rows["wan-tiny"]
     assert "UNUSABLE" in rows["wan-gone"] and "not-downloaded does not exist" in rows["wan-gone"]
+
+
+@pytest.mark.parametrize(("model", "with_image"), [("ltx-tiny", True), ("wan-tiny", False)])
+def test_create_from_an_image_or_from_text(alice: httpx.Client, model: str, with_image: bool) -> None:
+    body: dict[str, Any] = {"model": model, "prompt": "a red box", "duration": 1, "aspect_ratio": "9:16"}
+    if with_image:
+        picture = io.BytesIO()
+        Image.new("RGB", (90, 160), (220, 30, 30)).save(picture, format="PNG")
+        body["images"] = ["data:image/png;base64," + base64.b64encode(picture.getvalue()).decode()]
+    response = alice.post("/v1/video/create", json=body)
+    assert response.status_code == 200, response.text
+    done = wait_for_task(alice, response.json()["id"], timeout=300)
+    assert done["status"] == "completed", done
+    frames, rate = decode_all(httpx.get(done["video_url"], timeout=60, follow_redirects=True).content)
+    assert rate == 24 and len(frames) == 24
+    assert frames[0].shape == (1280, 720, 3)

@@ -286,3 +286,12 @@ def test_building_the_engine_imports_neither_torch_nor_diffusers() -> None:
         "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, 'imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_extend_from_second_zero_conditions_on_the_context(weights: dict[str, Path]) -> None:
+    first = np.full((180, 320, 3), 90, np.uint8)
+    job = ExtendJob(
+        width=320, height=180, fps=Fraction(24), num_frames=5, prompt="go", context=(first,), keep_frames=0
+    )
+    frames = run(engine(weights, "ltx").extend(job, lambda f: None))
+    assert len(frames) == 5 and job.report["conditioning_frames"] == 1
