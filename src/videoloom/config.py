@@ -126,6 +126,14 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a verified API key is remembered; revocations elsewhere lag by this.",
     )
+    status_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "How long a status poll may be answered from memory. Writes in this process clear it at "
+            "once; a separate worker's changes show up at most this late (0: always read the database)."
+        ),
+    )
     rate_limit_per_minute: int = Field(
         default=120, ge=0, description="Creating requests per API key per minute (0: no limit)."
     )

@@ -22,6 +22,7 @@ from videoloom.core.service import TaskService
 from videoloom.core.webhook_service import WebhookService
 from videoloom.core.webhooks import OperatorEndpoint, operator_endpoint_id
 from videoloom.engines.registry import create_engine as create_model_engine
+from videoloom.engines.registry import validate_engine_config
 from videoloom.net import AddressPolicy, FetchLimits, SafeFetcher
 from videoloom.observability import Metrics
 from videoloom.queue import LocalWakeUp, PostgresListener
@@ -81,10 +82,12 @@ class Container:
         db = create_engine(settings.resolved_database_url)
         await migrate(db)
         registry = ModelRegistry.from_file(settings.models_file)
+        # A bad [channels.*] table stops startup, as does signed_url without a public URL.
+        validate_engine_config(registry, registry.channels, public_url=settings.public_base_url)
         blobs = open_blob_store(
             settings.storage_url, default_root=settings.blob_dir, endpoint=settings.s3_endpoint
         )
-        tasks = TaskRepository(db)
+        tasks = TaskRepository(db, status_cache_seconds=settings.status_cache_seconds)
         wakeup = LocalWakeUp()
         policy = AddressPolicy(
             allow_private=settings.allow_private_urls,
@@ -195,6 +198,8 @@ class Container:
             wakeup=self.wakeup,
             on_finished=self.webhooks.notify,
             on_task_end=self.metrics.task_finished,
+            public_url=s.public_base_url,
+            secret=self.secret,
         )
         self.worker.start()
         return self.worker

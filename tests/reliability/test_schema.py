@@ -3,8 +3,8 @@
 One bounded ``st run`` (the CLI, in a subprocess: offline, only ever aimed at the server on
 127.0.0.1, which itself runs under the egress sentinel) with an admin Bearer key, so every
 operation is reached. Its JUnit report is read once; the tests below split its findings:
-server errors and schema/content-type/header violations must be absent; two documentation
-gaps (undocumented error statuses, the 405 ``Allow`` header) are reported as strict xfails.
+server errors, schema/content-type/header violations, undocumented statuses and incomplete
+405 ``Allow`` headers must all be absent.
 """
 
 from __future__ import annotations
@@ -136,32 +136,11 @@ def test_every_response_conforms_to_the_schema(findings: Findings) -> None:
     assert not other, findings.describe(other)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the OpenAPI spec (FastAPI defaults) documents only 200 and 422 for every operation, but "
-        "the server answers 400 for validation errors (api/errors.py _validation_error), 401, "
-        "403, 404, 409, 410, 413 and never 422. Fix: give the routers "
-        "responses={400: ..., 401: ..., 404: ...} with the error envelope model "
-        "({'error': {message, type, param, code}}), and drop the unused 422 entries (e.g. a "
-        "custom app.openapi() that removes them, or route-level responses overriding them)."
-    ),
-)
 def test_every_status_the_server_answers_is_documented(findings: Findings) -> None:
     undocumented = findings.describe({UNDOCUMENTED_STATUS})
     assert not undocumented, undocumented[:3000]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a 405 lists only the methods of the first route object matching the path: OPTIONS "
-        "/v1/videos answers 'Allow: POST' (GET exists too), OPTIONS /v1/videos/{id} 'Allow: GET' "
-        "(DELETE exists). RFC 9110 wants every supported method. Starlette builds Allow per route; "
-        "fix in api/errors.py _http_error: for 405, compute Allow from every app route whose path "
-        "matches (or register one api_route per path with all its methods)."
-    ),
-)
 def test_the_allow_header_of_a_405_lists_every_method(findings: Findings) -> None:
     mismatches = findings.describe({ALLOW_HEADER})
     assert not mismatches, mismatches[:3000]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 
 from tests.support import create_postgres_database
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus
@@ -108,6 +109,21 @@ async def test_release_puts_a_task_back_without_counting_the_attempt(repo: TaskR
     assert again is not None and again.id == task.id and again.attempts == 1
 
 
+async def test_an_engine_checkpoint_is_kept_for_the_next_claim_and_only_the_holder_writes_it(
+    repo: TaskRepository,
+) -> None:
+    await repo.insert(make_task(1), enqueued_at=1.0)
+    now = time.time()
+    first = await repo.claim(worker_id="a", models=None, now=now, lease_seconds=5)
+    assert first is not None and first.engine_report is None
+    recorded = {"channel": "xai-main", "upstream_request_id": "req-1", "submitted_at": now}
+    assert await repo.set_engine_report(first.id, "a", recorded)
+    assert not await repo.set_engine_report(first.id, "b", {"channel": "forged"})  # not b's task
+    again = await repo.claim(worker_id="b", models=None, now=now + 6, lease_seconds=5)
+    assert again is not None and again.attempts == 2 and again.engine_report == recorded
+    assert not await repo.set_engine_report(first.id, "a", {"channel": "late"})  # a lost its lease
+
+
 async def test_postgres_notify_wakes_listening_workers_on_commit() -> None:
     from videoloom.queue import LocalWakeUp, PostgresListener
 
@@ -125,4 +141,57 @@ async def test_postgres_notify_wakes_listening_workers_on_commit() -> None:
         assert time.monotonic() - started < 2.0, "the NOTIFY did not wake the listener"
     finally:
         await listener.stop()
+        await engine.dispose()
+
+
+async def test_status_cache_serves_polls_and_forgets_on_any_commit(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await migrate(engine)
+    repo = TaskRepository(engine, status_cache_seconds=60)
+    try:
+        await repo.insert(make_task(1), enqueued_at=1.0)
+        task_id = make_task(1).id
+        first = await repo.get("t1", task_id, cached=True)
+        assert first is not None and first.status is TaskStatus.QUEUED
+        assert await repo.get("someone-else", task_id, cached=True) is None  # tenant-scoped from memory too
+
+        # A commit through this process's engine (the embedded worker's claim) is seen at once.
+        claimed = await repo.claim(worker_id="w", models=None, now=time.time(), lease_seconds=60)
+        assert claimed is not None
+        polled = await repo.get("t1", task_id, cached=True)
+        assert polled is not None and polled.status is TaskStatus.PROCESSING
+
+        # Another engine's writes show up once the entry expires; a plain get always reads.
+        other_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+        other_process = TaskRepository(other_engine)
+        assert await other_process.set_progress(task_id, "w", 40)
+        stale = await repo.get("t1", task_id, cached=True)
+        fresh = await repo.get("t1", task_id)
+        assert stale is not None and stale.progress == 0
+        assert fresh is not None and fresh.progress == 40
+        await other_engine.dispose()
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_status_reads_that_miss_share_one_query(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    await migrate(engine)
+    repo = TaskRepository(engine, status_cache_seconds=60)
+    statements: list[str] = []
+    try:
+        await repo.insert(make_task(1), enqueued_at=1.0)
+        task_id = make_task(1).id
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        sqlalchemy_event.listen(engine.sync_engine, "before_cursor_execute", count)
+        polls = await asyncio.gather(*(repo.get("t1", task_id, cached=True) for _ in range(50)))
+        assert all(p is not None and p.id == task_id for p in polls)
+        assert len(statements) == 1
+        others = await asyncio.gather(*(repo.get("t2", task_id, cached=True) for _ in range(5)))
+        assert others == [None] * 5  # the shared entry is tenant-checked too
+    finally:
         await engine.dispose()

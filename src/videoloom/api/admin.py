@@ -39,7 +39,7 @@ class AdminKeyCreateParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     tenant_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    is_admin: bool = False
+    is_admin: bool = Field(default=False, strict=True)  # granting admin takes a real true, not 1 or "yes"
 
 
 class AdminKeyWithSecret(AdminKey):

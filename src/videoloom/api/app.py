@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from videoloom import __version__
-from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops
-from videoloom.api.errors import install_error_handlers
+from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops, usage
+from videoloom.api.errors import ERROR_RESPONSES, drop_validation_responses, install_error_handlers
 from videoloom.api.limits import BodySizeLimit
 from videoloom.api.playground import mount_playground
+from videoloom.api.status_fast_path import StatusFastPath
 from videoloom.config import Settings
 from videoloom.container import Container
 from videoloom.observability import RequestContext
@@ -45,20 +47,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await grpc_server.stop(grace=2)
             await container.close()
 
-    app = FastAPI(title="Videoloom", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Videoloom",
+        version=__version__,
+        lifespan=lifespan,
+        # Metrics are Prometheus (/metrics); FastAPI's native OpenTelemetry hook would only
+        # re-check for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_error_handlers(app)
+    app.add_middleware(StatusFastPath)  # innermost of ours: under the size limit and request context
     app.add_middleware(
         BodySizeLimit, json_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
     # Outermost: X-Request-ID, HTTP metrics and (JSON logs) the access line cover every answer.
     app.add_middleware(RequestContext, access_log=settings.log_format == "json")
-    app.include_router(admin.router)
-    app.include_router(gateway.router)
-    app.include_router(content.router)
-    app.include_router(models.router)
-    app.include_router(openai_videos.router)
-    app.include_router(openai_webhooks.router)
-    app.include_router(ops.router)
+    for router in (
+        admin.router,
+        gateway.router,
+        content.router,
+        models.router,
+        openai_videos.router,
+        openai_webhooks.router,
+        ops.router,
+        usage.router,
+    ):
+        app.include_router(router, responses=ERROR_RESPONSES)
+    document_errors(app)
     mount_playground(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -66,3 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def document_errors(app: FastAPI) -> None:
+    """The spec FastAPI builds, without the 422s this server never sends."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = drop_validation_responses(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

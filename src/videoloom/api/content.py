@@ -1,4 +1,5 @@
-"""Downloads: ``GET /v1/videos/{id}/content`` with Range support, by key or by signed URL."""
+"""Downloads: ``GET /v1/videos/{id}/content`` with Range support, by key or by signed URL; and
+``GET /v1/videos/{id}/relay-input``, the clip a relay task handed an upstream, by signed URL only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
@@ -15,11 +15,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from videoloom.api.deps import ContainerDep, authenticate
 from videoloom.container import Container
 from videoloom.core.errors import AuthenticationFailed, NotFound
-from videoloom.core.signing import sign_content, verify_content
+from videoloom.core.signing import RELAY_INPUT, sign_content, verify_content
 from videoloom.core.tasks import Task
-from videoloom.storage.blobs import blob_key
+from videoloom.storage.blobs import RELAY_INPUT_NAME, blob_key
 
-__all__ = ["content_url", "router"]
+__all__ = ["content_url", "public_base", "router"]
 
 router = APIRouter(prefix="/v1", tags=["content"])
 
@@ -27,17 +27,34 @@ Variant = Literal["video", "thumbnail", "spritesheet"]
 _MEDIA_TYPES = {"video": "video/mp4", "thumbnail": "image/jpeg", "spritesheet": "image/jpeg"}
 
 
-def content_url(request: Request, container: Container, task: Task, variant: Variant) -> str:
+def public_base(request: Request, container: Container) -> str:
+    """Where clients reach this server: the configured public URL, else the request's own
+    (scheme, Host header, root path: what ``request.base_url`` gives, without building URL
+    objects on every status poll)."""
+    if container.settings.public_base_url:
+        return container.settings.public_base_url
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
+    if not host:
+        server = scope.get("server")
+        if not server:
+            return str(request.base_url).rstrip("/")
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")
+
+
+def content_url(base: str, container: Container, task: Task, variant: Variant) -> str:
     """An absolute, signed, expiring URL: works in a plain ``<video src>`` without a header."""
-    base = container.settings.public_base_url or str(request.base_url).rstrip("/")
-    expires = int(time.time()) + container.settings.signed_url_ttl_seconds
-    query = {
-        "expires": expires,
-        "signature": sign_content(container.secret, task.id, variant, expires),
-    }
+    # Expiry rounded up to the minute: a task's URLs stay the same across polls for a minute
+    # (a <video src> is not reloaded by every poll) and their signatures can be reused.
+    expires = -(-(int(time.time()) + container.settings.signed_url_ttl_seconds) // 60) * 60
+    signature = sign_content(container.secret, task.id, variant, expires)
+    # Every part is URL-safe (a variant name, digits, a hex digest): no urlencode, which
+    # cost a third of a status poll's time (it is built twice per poll).
+    query = f"expires={expires}&signature={signature}"
     if variant != "video":
-        query = {"variant": variant, **query}
-    return f"{base}/v1/videos/{task.id}/content?{urlencode(query)}"
+        query = f"variant={variant}&{query}"
+    return f"{base}/v1/videos/{task.id}/content?{query}"
 
 
 @router.get("/videos/{video_id}/content", response_model=None)
@@ -77,16 +94,49 @@ async def download_content(
         raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
     suffix = "mp4" if variant == "video" else f"{variant}.jpg"
     filename = f"{video_id.replace(':', '_')}.{suffix}"
+    return await _serve(request, key, container, _MEDIA_TYPES[variant], filename)
+
+
+@router.get("/videos/{video_id}/relay-input", response_model=None)
+@router.head("/videos/{video_id}/relay-input", response_model=None, operation_id="head_relay_input")
+async def download_relay_input(
+    video_id: str,
+    request: Request,
+    container: ContainerDep,
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query()],
+) -> Response:
+    """The cut clip a relay task sent to an upstream whose channel has
+    ``video_transport = "signed_url"``: the upstream fetches it from here. Only by the
+    signed, expiring URL the task gave it (no API key opens it); it serves that task's
+    clip and nothing else."""
+    if not verify_content(container.secret, video_id, RELAY_INPUT, expires, signature, int(time.time())):
+        raise AuthenticationFailed(
+            "the relay input URL's signature is invalid or has expired", code="invalid_signature"
+        )
+    task = await container.tasks.get_any_tenant(video_id)
+    if task is None:
+        raise NotFound(f"no video with id {video_id!r}", param="video_id", code="video_not_found")
+    key = blob_key(task.tenant_id, task.id, RELAY_INPUT_NAME)
+    if not await asyncio.to_thread(container.blobs.exists, key):
+        raise NotFound(f"video {video_id} has no relay input", param="video_id", code="content_missing")
+    filename = f"{video_id.replace(':', '_')}-{RELAY_INPUT_NAME}"
+    return await _serve(request, key, container, "video/mp4", filename)
+
+
+async def _serve(
+    request: Request, key: str, container: Container, media_type: str, filename: str
+) -> Response:
+    """The blob at ``key``: the local file, a presigned redirect to the bucket, or streamed."""
+    blobs = container.blobs
     path = blobs.local_path(key)
     if path is not None:
-        return FileResponse(
-            path, media_type=_MEDIA_TYPES[variant], filename=filename, content_disposition_type="inline"
-        )
+        return FileResponse(path, media_type=media_type, filename=filename, content_disposition_type="inline")
     if container.settings.content_delivery == "redirect":
         url = blobs.presigned_url(key, container.settings.signed_url_ttl_seconds)
         if url is not None:
             return RedirectResponse(url, status_code=307)
-    return await _stream(request, key, container, _MEDIA_TYPES[variant], filename)
+    return await _stream(request, key, container, media_type, filename)
 
 
 _CHUNK = 1024 * 1024

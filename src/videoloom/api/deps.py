@@ -14,7 +14,8 @@ from videoloom.storage.keys import ApiKey
 __all__ = ["CallerDep", "ContainerDep", "ServiceDep", "authenticate", "bearer_token"]
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
+    # async: FastAPI runs plain ``def`` dependencies in its thread pool, a thread hop per request.
     container: Container = request.app.state.container
     return container
 
@@ -22,7 +23,7 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_service(container: ContainerDep) -> TaskService:
+async def get_service(container: ContainerDep) -> TaskService:
     return container.service
 
 

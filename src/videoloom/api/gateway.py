@@ -6,11 +6,11 @@ Thin by design: wire shape → core command, core task → wire shape.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
-from videoloom.api.content import content_url
+from videoloom.api.content import content_url, public_base
 from videoloom.api.creating import create_once
 from videoloom.api.deps import CallerDep, ContainerDep
 from videoloom.api.gateway_types import (
@@ -23,6 +23,7 @@ from videoloom.api.gateway_types import (
     VideoTaskResponse,
 )
 from videoloom.api.uploads import receive_upload
+from videoloom.container import Container
 from videoloom.core.commands import ExtendCommand, GenerateCommand
 from videoloom.core.tasks import Task, TaskStatus
 
@@ -39,15 +40,19 @@ _STATUS: dict[TaskStatus, GatewayStatus] = {
 }
 
 
+def _task_fields(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "status": _STATUS[task.status],
+        "status_update_time": task.status_update_time,
+        "model": task.model,
+        "progress": task.progress,
+        "created_at": task.created_at,
+    }
+
+
 def _task_response(task: Task) -> VideoTaskResponse:
-    return VideoTaskResponse(
-        id=task.id,
-        status=_STATUS[task.status],
-        status_update_time=task.status_update_time,
-        model=task.model,
-        progress=task.progress,
-        created_at=task.created_at,
-    )
+    return VideoTaskResponse(**_task_fields(task))
 
 
 def _extend_command(source_id: str, body: VideoExtendParams) -> ExtendCommand:
@@ -75,7 +80,9 @@ async def extend_video(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(video_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(video_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -89,7 +96,9 @@ async def extend_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_extend(caller.tenant_id, _extend_command(body.task_id, body)),
+        lambda: container.service.create_extend(
+            caller.tenant_id, _extend_command(body.task_id, body), api_key_id=caller.id
+        ),
     )
     return _task_response(task)
 
@@ -112,7 +121,7 @@ async def create_video_unified(
         caller,
         container,
         body.model_dump(),
-        lambda: container.service.create_generate(caller.tenant_id, command),
+        lambda: container.service.create_generate(caller.tenant_id, command, api_key_id=caller.id),
     )
     return _task_response(task)
 
@@ -124,16 +133,22 @@ async def query_video(
     container: ContainerDep,
     id: Annotated[str, Query(description="Task id, e.g. grok:48a67431-…")],
 ) -> VideoQueryResponse:
-    task = await container.service.get(caller.tenant_id, id)
+    task = await container.service.get(caller.tenant_id, id, status_read=True)
+    return query_answer(request, container, task)
+
+
+def query_answer(request: Request, container: Container, task: Task) -> VideoQueryResponse:
+    """The query route's answer (also served by ``api.status_fast_path``)."""
     now = int(time.time())
+    base = public_base(request, container)
     done = task.status is TaskStatus.COMPLETED and (task.expires_at is None or task.expires_at >= now)
     return VideoQueryResponse(
-        **_task_response(task).model_dump(),
+        **_task_fields(task),
         kind=task.kind.value,
         state=task.status.value,
         prompt=task.prompt,
-        video_url=content_url(request, container, task, "video") if done else None,
-        thumbnail_url=content_url(request, container, task, "thumbnail") if done else None,
+        video_url=content_url(base, container, task, "video") if done else None,
+        thumbnail_url=content_url(base, container, task, "thumbnail") if done else None,
         completed_at=task.completed_at,
         expires_at=task.expires_at,
         parent_id=task.parent_id,
@@ -149,6 +164,7 @@ async def query_video(
         worker_id=task.worker_id,
         started_at=task.started_at,
         attempts=task.attempts,
+        engine=task.engine_report,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -110,3 +110,5 @@ class VideoQueryResponse(VideoTaskResponse):
     """Unix timestamp (seconds) of the latest claim by a worker; with completed_at, how long it ran."""
     attempts: int
     """How many times a worker claimed it (more than 1 after a lost worker)."""
+    engine: dict[str, Any] | None = None
+    """What the engine recorded, e.g. a relay's ``channel`` and ``upstream_request_id``."""

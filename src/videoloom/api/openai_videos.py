@@ -207,7 +207,7 @@ async def _source_id(body: dict[str, Any], caller_tenant: str, container: Contai
     return ref
 
 
-def _poll_headers(task: Task, container: Container) -> dict[str, str]:
+def poll_headers(task: Task, container: Container) -> dict[str, str]:
     if task.is_terminal:
         return {}
     return {"openai-poll-after-ms": str(container.settings.poll_after_ms)}
@@ -247,7 +247,11 @@ async def create_video(request: Request, caller: CallerDep, container: Container
         **_size(body, default=DEFAULT_SIZE),
     )
     task = await create_once(
-        request, caller, container, body, lambda: container.service.create_generate(caller.tenant_id, command)
+        request,
+        caller,
+        container,
+        body,
+        lambda: container.service.create_generate(caller.tenant_id, command, api_key_id=caller.id),
     )
     return to_video(task, container)
 
@@ -327,7 +331,7 @@ async def _extend(body: dict[str, Any], caller: ApiKey, container: Container) ->
             else {"dimensions": (source.width, source.height)}
         ),
     )
-    return await container.service.create_extend(caller.tenant_id, command)
+    return await container.service.create_extend(caller.tenant_id, command, api_key_id=caller.id)
 
 
 def _start_time(body: dict[str, Any]) -> int | None:
@@ -348,7 +352,7 @@ async def edit_video(request: Request, caller: CallerDep, container: ContainerDe
     async def edit() -> Task:
         source_id = await _source_id(body, caller.tenant_id, container)
         command = EditCommand(source_id=source_id, prompt=prompt, model=_text(body, "model"))
-        return await container.service.create_edit(caller.tenant_id, command)
+        return await container.service.create_edit(caller.tenant_id, command, api_key_id=caller.id)
 
     return to_video(await create_once(request, caller, container, body, edit), container)
 
@@ -357,8 +361,8 @@ async def edit_video(request: Request, caller: CallerDep, container: ContainerDe
 async def retrieve_video(
     video_id: str, caller: CallerDep, container: ContainerDep, response: Response
 ) -> Video:
-    task = await container.service.get(caller.tenant_id, video_id, param="video_id")
-    response.headers.update(_poll_headers(task, container))
+    task = await container.service.get(caller.tenant_id, video_id, param="video_id", status_read=True)
+    response.headers.update(poll_headers(task, container))
     return to_video(task, container)
 
 
@@ -378,7 +382,7 @@ async def remix_video(video_id: str, request: Request, caller: CallerDep, contai
         caller,
         container,
         body,
-        lambda: container.service.create_remix(caller.tenant_id, video_id, prompt),
+        lambda: container.service.create_remix(caller.tenant_id, video_id, prompt, api_key_id=caller.id),
     )
     return to_video(task, container)
 

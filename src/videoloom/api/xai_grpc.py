@@ -235,7 +235,7 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
         )
         offset = 1 if request.HasField("image") else 0
         try:
-            return await self._c.service.create_generate(caller.tenant_id, command)
+            return await self._c.service.create_generate(caller.tenant_id, command, api_key_id=caller.id)
         except VideoloomError as exc:
             raise to_grpc_error(exc, field=_field_of(exc.param, image_offset=offset)) from exc
 
@@ -254,7 +254,9 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
         self._c.registry.get(model)
         source_id = await self._source_id(caller, request.video, model=model)
         command = EditCommand(source_id=source_id, prompt=request.prompt, model=model)
-        return await self._c.service.create_edit(caller.tenant_id, command, param="video.url")
+        return await self._c.service.create_edit(
+            caller.tenant_id, command, param="video.url", api_key_id=caller.id
+        )
 
     # --- ExtendVideo ---------------------------------------------------------------------
 
@@ -288,7 +290,7 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
             # xAI extensions keep the source's frame size.
             dimensions=(source.width, source.height) if source.width and source.height else None,
         )
-        return await self._c.service.create_extend(caller.tenant_id, command)
+        return await self._c.service.create_extend(caller.tenant_id, command, api_key_id=caller.id)
 
     async def _source_id(self, caller: ApiKey, video: video_pb2.VideoUrlContent, *, model: str) -> str:
         """``video.url`` (or ``file_id``) → the id of a Videoloom video of the caller's tenant.
@@ -390,7 +392,9 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
     ) -> video_pb2.GetDeferredVideoResponse:
         if not request.request_id.strip():
             raise InvalidRequest("request_id is required", param="request_id")
-        task = await self._c.service.get(caller.tenant_id, request.request_id.strip(), param="request_id")
+        task = await self._c.service.get(
+            caller.tenant_id, request.request_id.strip(), param="request_id", status_read=True
+        )
         if not task.is_terminal:
             return video_pb2.GetDeferredVideoResponse(
                 status=deferred_pb2.PENDING,

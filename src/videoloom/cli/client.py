@@ -209,6 +209,11 @@ class VideoloomClient:
         result: dict[str, Any] = self._request("GET", "/v1/videos", params=params)
         return result
 
+    def usage(self, *, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in {"start": start, "end": end}.items() if v}
+        result: dict[str, Any] = self._request("GET", "/v1/usage", params=params)
+        return result
+
     def delete(self, video_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._request("DELETE", f"/v1/videos/{video_id}")
         return result

@@ -1,4 +1,4 @@
-"""The user commands of ``videoloom``: create, extend, upload, status, wait, download, list, delete, lineage.
+"""The user commands of ``videoloom``: create, extend, upload, status, wait, download, list, lineage, usage…
 
 They talk to a running server over HTTP (``--base-url`` / ``VIDEOLOOM_BASE_URL``,
 ``--api-key`` / ``VIDEOLOOM_API_KEY``). Results go to stdout (``--json`` for
@@ -548,7 +548,33 @@ def models(session: Session) -> None:
     session.out.print(table)
 
 
-COMMANDS = (create, extend, upload, status, wait, download, list_, delete, lineage, models)
+@click.command()
+@click.option("--start", default=None, help="First UTC day, YYYY-MM-DD (inclusive).")
+@click.option("--end", default=None, help="Last UTC day, YYYY-MM-DD (inclusive).")
+@_client_command
+def usage(session: Session, start: str | None, end: str | None) -> None:
+    """Seconds of video your tenant generated, per API key, day and model."""
+    answer = session.client.usage(start=start, end=end)
+    if session.as_json:
+        session.emit_json(answer)
+        return
+    table = Table("day", "api key", "model", "seconds", "tasks", "failed", "channels")
+    for entry in answer["data"]:
+        channels = ", ".join(f"{name} {seconds:g} s" for name, seconds in entry["channels"].items())
+        table.add_row(
+            entry["day"],
+            entry.get("api_key") or "-",
+            entry["model"],
+            f"{entry['seconds']:g}",
+            str(entry["tasks"]),
+            str(entry["failed"]),
+            channels or "-",
+        )
+    session.out.print(table)
+    session.out.print(f"total: {answer['total_seconds']:g} s")
+
+
+COMMANDS = (create, extend, upload, status, wait, download, list_, delete, lineage, models, usage)
 
 
 def register(group: click.Group) -> None:

@@ -96,8 +96,12 @@ class TaskService:
 
     # --- reads -------------------------------------------------------------------------
 
-    async def get(self, tenant_id: str, task_id: str, *, param: str = "id") -> Task:
-        task = await self._store.get(tenant_id, task_id)
+    async def get(
+        self, tenant_id: str, task_id: str, *, param: str = "id", status_read: bool = False
+    ) -> Task:
+        """``status_read``: only the task's state is wanted (a poll), so the repository's
+        short-lived status cache may answer."""
+        task = await self._store.get(tenant_id, task_id, cached=status_read)
         if task is None:
             raise NotFound(f"no video with id {task_id!r}", param=param, code="video_not_found")
         return task
@@ -160,6 +164,7 @@ class TaskService:
         kind: TaskKind,
         command: GenerateCommand,
         params: dict[str, Any],
+        api_key_id: int | None,
         **fields: Any,
     ) -> Task:
         now = int(self._clock())
@@ -173,6 +178,7 @@ class TaskService:
             params=params,
             created_at=now,
             status_update_time=now,
+            api_key_id=api_key_id,
             **fields,
         )
 
@@ -202,7 +208,11 @@ class TaskService:
         self._notify()
         return task
 
-    async def create_generate(self, tenant_id: str, command: GenerateCommand) -> Task:
+    async def create_generate(
+        self, tenant_id: str, command: GenerateCommand, *, api_key_id: int | None = None
+    ) -> Task:
+        """``api_key_id`` (here and in every create): the key the caller authenticated with,
+        recorded on the task for usage accounting."""
         params = self._common_params(command)
         if command.dimensions is not None:
             params["width"], params["height"] = command.dimensions
@@ -216,13 +226,16 @@ class TaskService:
             kind=TaskKind.GENERATE,
             command=command,
             params=params,
+            api_key_id=api_key_id,
             duration=float(params["duration"]),
             width=params["width"],
             height=params["height"],
         )
         return await self._enqueue(task, command.image_uploads)
 
-    async def create_extend(self, tenant_id: str, command: ExtendCommand) -> Task:
+    async def create_extend(
+        self, tenant_id: str, command: ExtendCommand, *, api_key_id: int | None = None
+    ) -> Task:
         params = self._common_params(command)
         source = await self.get(tenant_id, command.source_id, param="video_id")
         if source.status is not TaskStatus.COMPLETED:
@@ -257,6 +270,7 @@ class TaskService:
             kind=TaskKind.EXTEND,
             command=command,
             params=params,
+            api_key_id=api_key_id,
             parent_id=source.id,
             start_time=command.start_time,
             duration=kept + params["duration"],
@@ -281,7 +295,9 @@ class TaskService:
         self.ensure_downloadable(source)
         return source
 
-    async def create_edit(self, tenant_id: str, command: EditCommand, *, param: str = "video") -> Task:
+    async def create_edit(
+        self, tenant_id: str, command: EditCommand, *, param: str = "video", api_key_id: int | None = None
+    ) -> Task:
         if not command.prompt.strip():
             raise InvalidRequest("prompt must not be empty", param="prompt")
         source = await self._completed_source(tenant_id, command.source_id, param=param)
@@ -315,6 +331,7 @@ class TaskService:
             created_at=now,
             status_update_time=now,
             parent_id=source.id,
+            api_key_id=api_key_id,
             duration=source.duration,
             width=source.width,
             height=source.height,
@@ -322,7 +339,9 @@ class TaskService:
         )
         return await self._enqueue(task)
 
-    async def create_remix(self, tenant_id: str, source_id: str, prompt: str) -> Task:
+    async def create_remix(
+        self, tenant_id: str, source_id: str, prompt: str, *, api_key_id: int | None = None
+    ) -> Task:
         """Render again with ``source``'s parameters and a new prompt."""
         if not prompt.strip():
             raise InvalidRequest("prompt must not be empty", param="prompt")
@@ -355,6 +374,7 @@ class TaskService:
             created_at=now,
             status_update_time=now,
             parent_id=source.id,
+            api_key_id=api_key_id,
             start_time=source.start_time,
             duration=source.duration,
             width=source.width,

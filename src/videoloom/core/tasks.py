@@ -115,6 +115,10 @@ class Task:
     worker_id: str | None = None
     video_key: str | None = None
     thumbnail_key: str | None = None
+    api_key_id: int | None = None
+    """The API key that created it (usage accounting); None for tasks made before keys were recorded."""
+    engine_report: dict[str, Any] | None = None
+    """What the engine recorded (``GenerateJob.report``), e.g. the relay channel and upstream request id."""
 
     @property
     def is_terminal(self) -> bool:

@@ -13,6 +13,8 @@ Two kinds of numbers:
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -43,6 +45,7 @@ class Metrics:
     """Every metric Videoloom exports; see ``docs/observability.md`` for the list."""
 
     def __init__(self) -> None:
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         ProcessCollector(registry=r)
@@ -122,8 +125,19 @@ class Metrics:
     # --- observed ------------------------------------------------------------------------
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(seconds)
+        # Labelled children are looked up once per (method, route, status): ``labels()`` costs
+        # more than the observation, and this runs on every request. Routes are templates, so
+        # the set stays small.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def task_finished(self, task: Task, outcome: str, seconds: float, render_seconds: float | None) -> None:
         """The worker's ``on_task_end`` hook: ``task`` as claimed, ``seconds`` since the claim."""

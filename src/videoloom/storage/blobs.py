@@ -22,7 +22,17 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-__all__ = ["BlobStore", "LocalBlobStore", "ObjectBlobStore", "blob_key", "open_blob_store"]
+__all__ = [
+    "RELAY_INPUT_NAME",
+    "BlobStore",
+    "LocalBlobStore",
+    "ObjectBlobStore",
+    "blob_key",
+    "open_blob_store",
+]
+
+RELAY_INPUT_NAME = "relay-input.mp4"
+"""The clip a relay task published for a ``signed_url`` upstream, among the task's own files."""
 
 
 class BlobStore(Protocol):

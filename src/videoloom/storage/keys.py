@@ -26,6 +26,8 @@ def hash_key(plaintext: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class ApiKey:
     name: str
+    id: int | None = None
+    """The row's id: what tasks and usage rows record (the name may be reused after a delete)."""
     tenant_id: str
     key_prefix: str
     is_admin: bool
@@ -35,6 +37,7 @@ class ApiKey:
 
 def _from_row(row: object) -> ApiKey:
     return ApiKey(
+        id=row.id,  # type: ignore[attr-defined]
         name=row.name,  # type: ignore[attr-defined]
         tenant_id=row.tenant_id,  # type: ignore[attr-defined]
         key_prefix=row.key_prefix,  # type: ignore[attr-defined]
@@ -58,7 +61,7 @@ class ApiKeyRepository:
         now = int(time.time())
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(
+                inserted = await conn.execute(
                     api_keys.insert().values(
                         name=name,
                         tenant_id=tenant_id,
@@ -72,6 +75,7 @@ class ApiKeyRepository:
         except IntegrityError as exc:
             raise Conflict(f"an API key named {name!r} already exists", param="name") from exc
         record = ApiKey(
+            id=inserted.inserted_primary_key[0] if inserted.inserted_primary_key else None,
             name=name,
             tenant_id=tenant_id,
             key_prefix=plaintext[:10],

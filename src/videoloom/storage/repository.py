@@ -8,15 +8,18 @@ the caller learns it from the return value.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
 from videoloom.queue.wakeup import CHANNEL
-from videoloom.storage.schema import tasks
+from videoloom.storage.schema import tasks, usage
+from videoloom.storage.usage import usage_row
 
 __all__ = ["TaskRepository"]
 
@@ -50,6 +53,8 @@ def _row_to_task(row: Mapping[Any, Any]) -> Task:
         worker_id=row["worker_id"],
         video_key=row["video_key"],
         thumbnail_key=row["thumbnail_key"],
+        api_key_id=row["api_key_id"],
+        engine_report=row["engine_report"],
     )
 
 
@@ -82,6 +87,8 @@ def _task_to_row(task: Task, enqueued_at: float) -> dict[str, Any]:
         "lease_expires_at": None,
         "video_key": task.video_key,
         "thumbnail_key": task.thumbnail_key,
+        "api_key_id": task.api_key_id,
+        "engine_report": task.engine_report,
     }
 
 
@@ -90,8 +97,23 @@ def _statuses(target: TaskStatus) -> list[str]:
 
 
 class TaskRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, status_cache_seconds: float = 0.0) -> None:
         self._engine = engine
+        # Status polls are the hot path (100 clients polling one task): ``get(…, cached=True)``
+        # answers from memory for ``status_cache_seconds``. Any commit through this process's
+        # engine empties the cache, so in the embedded setup (API and worker in one process)
+        # a poll never sees an older state than the database; a separate worker's changes
+        # show up at most ``status_cache_seconds`` late.
+        self._status_cache_seconds = status_cache_seconds
+        self._cached: dict[str, tuple[float, Task]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Future[tuple[bool, Task | None]]] = {}
+        self._generation = 0
+        if status_cache_seconds > 0:
+            event.listen(engine.sync_engine, "commit", self._forget_cached)
+
+    def _forget_cached(self, _connection: object) -> None:
+        self._generation += 1
+        self._cached.clear()
 
     async def insert(self, task: Task, *, enqueued_at: float) -> None:
         """Accepting a task is enqueueing it: one INSERT (plus, on PostgreSQL, a NOTIFY that is
@@ -101,14 +123,52 @@ class TaskRepository:
             if self._engine.dialect.name == "postgresql" and task.status is TaskStatus.QUEUED:
                 await conn.execute(select(func.pg_notify(CHANNEL, task.id)))
 
-    async def get(self, tenant_id: str, task_id: str) -> Task | None:
-        """Tenant-scoped: another tenant's id reads exactly like a missing one."""
+    async def get(self, tenant_id: str, task_id: str, *, cached: bool = False) -> Task | None:
+        """Tenant-scoped: another tenant's id reads exactly like a missing one.
+
+        ``cached``: a status read, which may be answered from the status cache. Concurrent
+        cached reads of one task that miss share one database read: a worker's progress
+        commit empties the cache, and 100 pollers must not then query 100 times.
+        """
+        if not (cached and self._status_cache_seconds > 0):
+            return await self._read(tenant_id, task_id)
+        hit = self._cached.get(task_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1] if hit[1].tenant_id == tenant_id else None
+        key = (tenant_id, task_id)
+        pending = self._reading.get(key)
+        if pending is not None:
+            read, task = await asyncio.shield(pending)
+            if read:
+                return task
+            return await self._read(tenant_id, task_id)  # the shared read failed: try our own
+        future: asyncio.Future[tuple[bool, Task | None]] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            task = await self._read(tenant_id, task_id)
+        except BaseException:
+            future.set_result((False, None))
+            raise
+        else:
+            future.set_result((True, task))
+            return task
+        finally:
+            del self._reading[key]
+
+    async def _read(self, tenant_id: str, task_id: str) -> Task | None:
+        generation = self._generation
         async with self._engine.connect() as conn:
             result = await conn.execute(
                 select(tasks).where(tasks.c.id == task_id, tasks.c.tenant_id == tenant_id)
             )
             row = result.mappings().first()
-        return _row_to_task(row) if row else None
+        task = _row_to_task(row) if row else None
+        # Only what no commit raced with may be remembered (the read could predate it).
+        if task is not None and self._status_cache_seconds > 0 and generation == self._generation:
+            if len(self._cached) > 10_000:  # bounded: forget everything rather than grow
+                self._cached.clear()
+            self._cached[task_id] = (time.monotonic() + self._status_cache_seconds, task)
+        return task
 
     async def get_any_tenant(self, task_id: str) -> Task | None:
         """For workers and signed URLs only, which act on a task they already hold."""
@@ -203,9 +263,30 @@ class TaskRepository:
                     error_message=f"the worker running this task stopped responding {max_attempts} times",
                     lease_expires_at=None,
                 )
-                .returning(tasks.c.id)
+                .returning(tasks.c.id, tasks.c.tenant_id, tasks.c.model, tasks.c.api_key_id, tasks.c.params)
             )
-            return [row[0] for row in result]
+            failed = result.mappings().all()
+            # Failed tasks record zero seconds of usage, lost workers included.
+            for row in failed:
+                params = row["params"] or {}
+                await conn.execute(
+                    usage.insert().values(
+                        **usage_row(
+                            task_id=row["id"],
+                            tenant_id=row["tenant_id"],
+                            api_key_id=row["api_key_id"],
+                            model=row["model"],
+                            engine=None,
+                            channel=None,
+                            status=TaskStatus.FAILED.value,
+                            seconds=0.0,
+                            width=params.get("width"),
+                            height=params.get("height"),
+                            now=now,
+                        )
+                    )
+                )
+            return [row["id"] for row in failed]
 
     async def claim(
         self, *, worker_id: str, models: Sequence[str] | None, now: float, lease_seconds: float
@@ -267,6 +348,15 @@ class TaskRepository:
             )
             return result.rowcount == 1
 
+    async def set_engine_report(self, task_id: str, worker_id: str, report: Mapping[str, Any]) -> bool:
+        """Record the engine's checkpoint (e.g. the upstream request a relay submitted) while the
+        task runs; a later claim of the task gets it back. False: the task is no longer ours."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(tasks).where(self._held(task_id, worker_id)).values(engine_report=dict(report))
+            )
+            return result.rowcount == 1
+
     async def complete(
         self,
         task_id: str,
@@ -275,8 +365,14 @@ class TaskRepository:
         now: float,
         expires_at: int,
         output: Mapping[str, Any],
+        usage_row: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Mark done; called only after the output files are durable in the blob store."""
+        """Mark done; called only after the output files are durable in the blob store.
+
+        ``output["engine"]`` (the engine's report) goes to ``engine_report``; ``usage_row``
+        (``storage.usage.usage_row``) is recorded in the same transaction, only if the task
+        was still ours to complete.
+        """
         allowed = set(output) <= {
             "duration",
             "width",
@@ -288,9 +384,9 @@ class TaskRepository:
         }
         if not allowed:
             raise ValueError(f"unexpected output fields {sorted(output)}")
-        # The engine's report has no column on this branch yet (the relay branch's migration 0004
-        # adds engine_report): accepted and dropped, so engines that fill it do not fail their task.
-        output = {key: value for key, value in output.items() if key != "engine"}
+        values = {k: v for k, v in output.items() if k != "engine"}
+        if "engine" in output:
+            values["engine_report"] = output["engine"]
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 update(tasks)
@@ -305,12 +401,23 @@ class TaskRepository:
                     completed_at=int(now),
                     expires_at=expires_at,
                     lease_expires_at=None,
-                    **output,
+                    **values,
                 )
             )
+            if result.rowcount == 1 and usage_row is not None:
+                await conn.execute(usage.insert().values(**usage_row))
             return result.rowcount == 1
 
-    async def fail(self, task_id: str, *, worker_id: str | None, now: float, error: TaskError) -> bool:
+    async def fail(
+        self,
+        task_id: str,
+        *,
+        worker_id: str | None,
+        now: float,
+        error: TaskError,
+        usage_row: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Mark failed; ``usage_row`` (0 s) is recorded in the same transaction if it took effect."""
         condition = [tasks.c.id == task_id, tasks.c.status.in_(_statuses(TaskStatus.FAILED))]
         if worker_id is not None:
             condition.append(tasks.c.worker_id == worker_id)
@@ -326,6 +433,8 @@ class TaskRepository:
                     lease_expires_at=None,
                 )
             )
+            if result.rowcount == 1 and usage_row is not None:
+                await conn.execute(usage.insert().values(**usage_row))
             return result.rowcount == 1
 
     async def release(self, task_id: str, worker_id: str, *, now: float) -> bool:

@@ -16,7 +16,15 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["api_keys", "idempotency_keys", "metadata", "tasks", "webhook_deliveries", "webhook_endpoints"]
+__all__ = [
+    "api_keys",
+    "idempotency_keys",
+    "metadata",
+    "tasks",
+    "usage",
+    "webhook_deliveries",
+    "webhook_endpoints",
+]
 
 metadata = MetaData()
 
@@ -71,6 +79,11 @@ tasks = Table(
     Column("thumbnail_key", String(255), nullable=True),
     # When the webhook announcer queued this task's event (migration 0002); NULL = not yet.
     Column("announced_at", Float, nullable=True),
+    # The API key that created it (migration 0004); NULL for tasks from before, and uploads
+    # made by other means. Not a foreign key: usage outlives a deleted key's row.
+    Column("api_key_id", Integer, nullable=True),
+    # What the engine asked to record (``GenerateJob.report``: relay channel, upstream id).
+    Column("engine_report", JSON, nullable=True),
     Index("ix_tasks_queue", "status", "enqueued_at"),
     Index("ix_tasks_tenant_created", "tenant_id", "created_at"),
     Index(
@@ -136,4 +149,24 @@ idempotency_keys = Table(
     Column("task_id", String(80), nullable=True),
     Column("created_at", Float, nullable=False),
     Index("ix_idempotency_created", "created_at"),
+)
+
+# One row per finished task (migration 0004), written in the transaction that completes or
+# fails it: what each API key generated, for ``GET /v1/usage``. Failed tasks record 0 s.
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(80), nullable=False, unique=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("api_key_id", Integer, nullable=True),
+    Column("model", String(64), nullable=False),
+    Column("engine", String(32), nullable=True),
+    Column("channel", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("resolution", String(16), nullable=True),
+    Column("day", String(10), nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Index("ix_usage_tenant_day", "tenant_id", "day"),
 )

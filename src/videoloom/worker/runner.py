@@ -7,11 +7,15 @@
 
 Shutdown hands running tasks back to the queue; a killed process is covered by
 lease expiry: another claim picks the task up again (at most ``max_attempts``).
+An engine's checkpoint (``EngineContext.checkpoint``, e.g. the upstream request a
+relay submitted) is written to the task's ``engine_report`` at once and handed
+back to the engine of the next claim (``EngineContext.resume``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -20,21 +24,23 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from videoloom.core.errors import FetchError, JobCancelled, VideoloomError
 from videoloom.core.models import ModelRegistry
+from videoloom.core.signing import relay_input_path
 from videoloom.core.tasks import Task, TaskError, TaskStatus
 from videoloom.engines.registry import EngineContext, create_engine
 from videoloom.net import SafeFetcher, decode_image, load_reference_image
 from videoloom.observability import bind_task_id
 from videoloom.queue import LocalWakeUp
-from videoloom.storage.blobs import BlobStore, blob_key
+from videoloom.storage.blobs import RELAY_INPUT_NAME, BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
+from videoloom.storage.usage import usage_row
 from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult, render
 
 if TYPE_CHECKING:
@@ -86,8 +92,14 @@ class Worker:
         wakeup: LocalWakeUp,
         on_finished: Callable[[], None] = lambda: None,
         on_task_end: Callable[[Task, str, float, float | None], None] | None = None,
+        public_url: str | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.config = config
+        self._public_url = public_url
+        """Where upstreams reach this server's content routes (``VIDEOLOOM_PUBLIC_BASE_URL``)."""
+        self._secret = secret
+        """Signs the URLs engines publish (the content routes' key)."""
         self._on_finished = on_finished
         """Called when a task reaches completed or failed (wakes the webhook dispatcher)."""
         self._on_task_end = on_task_end
@@ -199,10 +211,39 @@ class Worker:
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
+        now = time.time()
+        usage = self._usage(task, status=TaskStatus.FAILED, seconds=0.0, channel=None, now=now)
         if await self._repo.fail(
-            task.id, worker_id=self.id, now=time.time(), error=TaskError(code=code, message=message)
+            task.id, worker_id=self.id, now=now, error=TaskError(code=code, message=message), usage_row=usage
         ):
             self._on_finished()
+
+    def _usage(
+        self,
+        task: Task,
+        *,
+        status: TaskStatus,
+        seconds: float,
+        channel: str | None,
+        now: float,
+        size: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """The task's usage row: seconds generated (0 when it failed), its key, engine and channel."""
+        engine = next((m.engine for m in self._registry if m.name == task.model), None)
+        width, height = size or (task.params.get("width"), task.params.get("height"))
+        return usage_row(
+            task_id=task.id,
+            tenant_id=task.tenant_id,
+            api_key_id=task.api_key_id,
+            model=task.model,
+            engine=engine,
+            channel=channel,
+            status=status.value,
+            seconds=seconds,
+            width=width,
+            height=height,
+            now=now,
+        )
 
     async def _monitor(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         """Write progress as it moves and renew the lease; a lost lease stops the render."""
@@ -275,6 +316,50 @@ class Worker:
             crf=self.config.crf,
         )
 
+    def _publisher(self, task: Task) -> Callable[[Path, float], str] | None:
+        """``publish(path, ttl_s)`` for the engine: a copy of ``path`` among the task's files
+        (deleted with them) and a signed URL to it on this server; None without a public URL."""
+        if not self._public_url or self._secret is None:
+            return None
+        base, secret = self._public_url, self._secret
+
+        def publish(path: Path, ttl_s: float) -> str:
+            # put_bytes, not put_file: the engine keeps its file (another channel may want it).
+            self._blobs.put_bytes(task.tenant_id, task.id, RELAY_INPUT_NAME, path.read_bytes())
+            return base + relay_input_path(secret, task.id, int(time.time() + ttl_s))
+
+        return publish
+
+    def _checkpointer(
+        self, task: Task, loop: asyncio.AbstractEventLoop, cancelled: threading.Event
+    ) -> Callable[[Mapping[str, Any]], None]:
+        """``checkpoint(report)`` for the engine's thread: the task's ``engine_report``, written
+        before it returns."""
+
+        def checkpoint(report: Mapping[str, Any]) -> None:
+            future = asyncio.run_coroutine_threadsafe(
+                self._repo.set_engine_report(task.id, self.id, report), loop
+            )
+            # Waited for in slices: on shutdown the loop stops serving this thread; the
+            # cancel flag set then must end the wait rather than a long timeout.
+            while not future.done():
+                concurrent.futures.wait([future], timeout=0.25)
+                if not future.done() and cancelled.is_set():
+                    future.cancel()
+                    raise JobCancelled("the task was cancelled or its lease was lost")
+            try:
+                held = future.result()
+            except Exception:
+                # The upstream job runs (and bills) already: failing the task now would
+                # waste it. Only a crash before the result would resubmit.
+                log.exception("recording the checkpoint of %s failed; going on without it", task.id)
+                return
+            if not held:
+                cancelled.set()
+                raise JobCancelled("the task is no longer this worker's")
+
+        return checkpoint
+
     async def _run(self, task: Task, state: dict[str, float], cancelled: threading.Event) -> None:
         spec = self._registry.get(task.model)
         source_key = await asyncio.to_thread(self._source_key, task)
@@ -290,10 +375,16 @@ class Worker:
         def progress(fraction: float) -> None:
             state["progress"] = max(state["progress"], fraction)
 
+        context = EngineContext(
+            channels=self._registry.channels,
+            tmp_dir=self.config.tmp_dir,
+            publish=self._publisher(task),
+            checkpoint=self._checkpointer(task, asyncio.get_running_loop(), cancelled),
+            resume=task.engine_report or None,  # only an earlier run of this task wrote it
+        )
+
         def work() -> RenderResult:
-            engine = create_engine(
-                spec, EngineContext(channels=self._registry.channels, tmp_dir=self.config.tmp_dir)
-            )
+            engine = create_engine(spec, context)
             try:
                 with contextlib.ExitStack() as stack:
                     job = plan
@@ -327,6 +418,19 @@ class Worker:
             for path in (outputs.video, outputs.thumbnail, outputs.spritesheet):
                 path.unlink(missing_ok=True)
         now = time.time()
+        if plan.mode == "edit":
+            generated = result.duration  # an edit renders the whole video anew
+        else:  # the new part only: an extend's kept part was generated before
+            generated = float(max(1, round(plan.new_seconds * plan.fps)) / plan.fps)
+        channel = result.report.get("channel")
+        usage = self._usage(
+            task,
+            status=TaskStatus.COMPLETED,
+            seconds=generated,
+            channel=channel if isinstance(channel, str) else None,
+            now=now,
+            size=(result.width, result.height),
+        )
         done = await self._repo.complete(
             task.id,
             self.id,
@@ -340,6 +444,7 @@ class Worker:
                 **keys,
                 **({"engine": result.report} if result.report else {}),
             },
+            usage_row=usage,
         )
         if done:
             log.info("completed %s (%.2f s of video)", task.id, result.duration)
