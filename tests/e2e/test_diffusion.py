@@ -97,6 +97,9 @@ def test_extend_keeps_the_source_and_adds_the_new_seconds(
     done = wait_for_task(alice, created["id"], timeout=300)
     assert done["status"] == "completed", done
     assert done["parent_id"] == source["id"] and done["start_time"] == 2
+    family = "ltx" if model == "ltx-tiny" else "wan-vace"
+    assert done["engine"]["family"] == family and done["engine"]["seed"] == 5, done["engine"]
+    assert done["engine"]["conditioning_frames"] == 17 and done["engine"]["steps"] == 2
 
     video = httpx.get(done["video_url"], timeout=60, follow_redirects=True)
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
