@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean install postgres soak
+.PHONY: serve test lint bench clean install install-diffusion postgres soak
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -18,6 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The diffusion extra (tests and CPU smoke runs). torch first and pinned (the extra pins the same
+# version): a loose torch spec makes pip fetch the newest torch plus ~3 GB of CUDA wheels. GPU hosts
+# install the CUDA build of torch 2.13.0 they want first, then `pip install -e '.[diffusion]'`.
+TORCH_VERSION ?= 2.13.0
+DIFFUSION_STAMP := $(VENV)/.installed-diffusion
+$(DIFFUSION_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet 'torch==$(TORCH_VERSION)'
+	$(BIN)/python -m pip install --quiet -e '.[test,diffusion]'
+	touch $(DIFFUSION_STAMP)
+
+install-diffusion: $(DIFFUSION_STAMP)
 
 serve: $(STAMP)
 	$(BIN)/videoloom serve
@@ -35,7 +47,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: $(STAMP) postgres $(CHROMIUM)
+test: $(DIFFUSION_STAMP) postgres $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # Reliability soak: 25+ kill -9 cycles, then 100 pollers for 60 s (docs/reliability.md).

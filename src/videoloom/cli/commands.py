@@ -529,10 +529,15 @@ def lineage(session: Session, video_id: str) -> None:
     session.out.print(tree)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @_client_command
 def models(session: Session) -> None:
-    """List the models the server serves and the engine behind each."""
+    """List the models the server serves and the engine behind each.
+
+    `videoloom models check` checks this host's models file instead (no server needed).
+    """
+    if click.get_current_context().invoked_subcommand is not None:
+        return
     answer = session.client.models()
     if session.as_json:
         session.emit_json(answer)

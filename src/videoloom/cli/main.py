@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -169,6 +170,89 @@ def keys_revoke(name: str) -> None:
 
 
 register_client_commands(main)
+
+
+@click.command("check")
+@click.option(
+    "--models-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Models file to check (default: VIDEOLOOM_MODELS_FILE, else the built-in models).",
+)
+def models_check(models_file: Path | None) -> None:
+    """Check that each configured model can run on this host (weights, device, engine installed).
+
+    Prints one row per model; exits 1 when any model is unusable. Nothing is loaded: a
+    diffusion model's weights directory and model_index.json are located, not read into memory.
+    """
+    from videoloom.core.models import ModelRegistry
+    from videoloom.engines.registry import EngineContext, check_engine
+
+    settings = Settings()
+    path = models_file or settings.models_file
+    try:
+        registry = ModelRegistry.from_file(path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    context = EngineContext(channels=registry.channels, tmp_dir=settings.tmp_dir)
+    click.echo(f"models file: {path or '(built-in defaults)'}")
+    click.echo(f"{'MODEL':<24} {'ENGINE':<10} {'STATUS':<10} DETAIL")
+    unusable = 0
+    for spec in registry:
+        try:
+            problem = check_engine(spec, context)
+        except Exception as exc:  # a check must report, never crash the table
+            problem = f"check failed: {type(exc).__name__}: {exc}"
+        unusable += problem is not None
+        status = "usable" if problem is None else "UNUSABLE"
+        detail = problem or _usable_detail(spec.engine, dict(spec.options))
+        click.echo(f"{spec.name:<24} {spec.engine:<10} {status:<10} {detail}")
+    if unusable:
+        click.echo(f"{unusable} model(s) unusable", err=True)
+        sys.exit(1)
+
+
+def _usable_detail(engine: str, options: dict[str, object]) -> str:
+    if engine == "diffusion":
+        return f"{options.get('family')} weights {options.get('weights')} on {options.get('device', 'cpu')}"
+    return "no weights needed" if engine == "motion" else ""
+
+
+main_models = main.commands["models"]
+assert isinstance(main_models, click.Group)
+main_models.add_command(models_check)
+
+
+@main.group()
+def dev() -> None:
+    """Developer tools (smoke tests, CI)."""
+
+
+@dev.command("tiny-model")
+@click.option(
+    "--family", type=click.Choice(["ltx", "wan-vace"]), required=True, help="Pipeline family to write."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def dev_tiny_model(family: str, seed: int, directory: Path) -> None:
+    """Write a tiny random-weight diffusion pipeline to DIRECTORY (needs the diffusion extra).
+
+    A models entry with engine = "diffusion", family = FAMILY, weights = DIRECTORY loads it like
+    real weights. For smoke tests and CI only: it produces noise, not pictures.
+    """
+    try:
+        from videoloom.engines._tiny import write_tiny_model
+    except ImportError as exc:  # pragma: no cover - the module itself imports nothing heavy
+        raise click.ClickException(str(exc)) from exc
+    try:
+        write_tiny_model(family, directory, seed=seed)
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the diffusion extra is not installed ({exc}): pip install torch, then 'videoloom[diffusion]'"
+        ) from exc
+    size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    click.echo(f"wrote a tiny {family} pipeline to {directory} ({size // 1024} KiB; noise, not pictures)")
+
 
 if __name__ == "__main__":
     sys.exit(main())

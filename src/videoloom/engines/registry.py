@@ -20,9 +20,9 @@ from videoloom.core.errors import EngineError
 from videoloom.core.models import ModelSpec
 from videoloom.engines.base import Engine
 
-__all__ = ["ENGINE_KINDS", "EngineContext", "create_engine", "validate_engine_config"]
+__all__ = ["ENGINE_KINDS", "EngineContext", "check_engine", "create_engine", "validate_engine_config"]
 
-ENGINE_KINDS = ("motion", "relay")
+ENGINE_KINDS = ("motion", "relay", "diffusion")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,10 +57,37 @@ def create_engine(spec: ModelSpec, context: EngineContext | None = None) -> Engi
         from videoloom.engines.relay import create_relay_engine
 
         return create_relay_engine(spec, context)
+    if spec.engine == "diffusion":
+        # Imports neither torch nor diffusers: they load with the first pipeline, so a server
+        # without the diffusion extra still starts (its diffusion tasks fail with engine_unavailable).
+        from videoloom.engines.diffusion import DiffusionEngine
+
+        return DiffusionEngine(spec.name, **dict(spec.options))
     raise EngineError(
         f"model {spec.name}: unknown engine {spec.engine!r} (known: {', '.join(ENGINE_KINDS)})",
         code="engine_config",
     )
+
+
+def check_engine(spec: ModelSpec, context: EngineContext | None = None) -> str | None:
+    """Why ``spec``'s engine cannot serve it on this host, or None when it can (``videoloom models check``).
+
+    Cheap: it builds nothing heavy (a diffusion model's weights are located, not loaded).
+    """
+    context = context or EngineContext()
+    if spec.engine == "diffusion":
+        from videoloom.engines.diffusion import check_diffusion
+
+        return check_diffusion(spec.name, dict(spec.options))
+    if spec.engine == "relay":
+        from videoloom.engines.relay import check_model
+
+        return check_model(spec, context)
+    try:
+        create_engine(spec, context).close()
+    except EngineError as exc:
+        return exc.message
+    return None
 
 
 def validate_engine_config(

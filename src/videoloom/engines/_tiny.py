@@ -1,0 +1,154 @@
+"""Tiny random-weight diffusion pipelines, for smoke tests and CI (``videoloom dev tiny-model``).
+
+They have the real pipelines' classes and layouts (``model_index.json`` plus one folder per
+component), so the diffusion engine loads them exactly as it loads real weights, but every
+network is a few kilobytes of random numbers: **they produce noise, not pictures**. Nothing is
+downloaded: the tokenizer is ``transformers.ByT5Tokenizer`` (bytes, no vocabulary file).
+
+The shapes follow what runs fast on a CPU at video sizes:
+
+* LTX-Video: an 8-channel ``AutoencoderKLLTXVideo`` with the real compression (patch 4 and
+  three scaling stages: 32× spatial, 8× temporal; a 4×-compressing VAE would need ~1 M
+  attention tokens at 720p), a one-layer ``LTXVideoTransformer3DModel``, a 2-layer T5 encoder.
+* Wan 2.1 VACE: a 3-channel ``AutoencoderKLWan`` (8× spatial, 4× temporal), a 3-layer
+  ``WanVACETransformer3DModel`` with VACE blocks at layers 0 and 2 (``rope_max_seq_len`` 1024
+  so 720p works), a 2-layer UMT5 encoder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["FAMILIES", "build_tiny_pipeline", "write_tiny_model"]
+
+Family = Literal["ltx", "wan-vace"]
+FAMILIES: tuple[str, ...] = ("ltx", "wan-vace")
+
+
+def _text_encoder(kind: Literal["t5", "umt5"]) -> tuple[Any, Any]:
+    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    tokenizer = ByT5Tokenizer()
+    shape = {"vocab_size": len(tokenizer), "d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2}
+    if kind == "t5":
+        return tokenizer, T5EncoderModel(T5Config(**shape, num_heads=4))
+    return tokenizer, UMT5EncoderModel(UMT5Config(**shape, num_heads=4))
+
+
+def _ltx() -> Any:
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    tokenizer, text_encoder = _text_encoder("t5")
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=4,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    return LTXConditionPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def _wan_vace() -> Any:
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        WanVACEPipeline,
+        WanVACETransformer3DModel,
+    )
+
+    tokenizer, text_encoder = _text_encoder("umt5")
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    transformer = WanVACETransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=3,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=1024,
+        vace_layers=[0, 2],
+        vace_in_channels=96,
+    )
+    return WanVACEPipeline(
+        tokenizer=tokenizer,
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=transformer,
+    )
+
+
+def build_tiny_pipeline(family: str, *, seed: int = 0) -> Any:
+    """A tiny random-weight pipeline of ``family`` ("ltx" or "wan-vace"); same seed, same weights."""
+    import torch
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r} (known: {', '.join(FAMILIES)})")
+    torch.manual_seed(seed)
+    pipe = _ltx() if family == "ltx" else _wan_vace()
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipe
+
+
+def write_tiny_model(family: str, directory: Path, *, seed: int = 0) -> Path:
+    """Write a tiny ``family`` pipeline to ``directory`` (``save_pretrained``); returns it."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    build_tiny_pipeline(family, seed=seed).save_pretrained(str(directory))
+    return directory
