@@ -25,7 +25,7 @@ QUICK: dict[str, list[str]] = {
     "media_pipeline": ["--repeats", "1"],
     "upscale": ["--repeats", "1"],
     "engine_speed": ["--repeats", "1"],
-    "api_overhead": ["--seconds", "4"],
+    "api_overhead": ["--seconds", "2", "--rounds", "3"],
     "queue_latency": ["--samples", "10"],
     "peak_memory": [],
 }

@@ -5,6 +5,7 @@ the same uvicorn stack (``python -m bench.servers bare --port N``) as the floor 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -137,8 +138,15 @@ class Videoloom(Server):
 class Bare(Server):
     """The floor: a bare Starlette JSON endpoint, run by uvicorn the way ``videoloom serve`` runs."""
 
-    def __init__(self) -> None:
-        super().__init__([sys.executable, "-m", "bench.servers", "bare"], {}, "/status", "bare-server")
+    def __init__(self, body: dict[str, Any] | None = None) -> None:
+        """``body``: the JSON to answer (default ``BARE_BODY``); the API benchmark passes the exact
+        answer Videoloom gives for the task it polls, so both send the same bytes' worth."""
+        args = [sys.executable, "-m", "bench.servers", "bare"]
+        if body is not None:
+            self.body_file = Path(tempfile.mkdtemp(prefix="videoloom-bare-")) / "body.json"
+            self.body_file.write_text(json.dumps(body))
+            args += ["--body", str(self.body_file)]
+        super().__init__(args, {}, "/status", "bare-server")
 
 
 def wrk(
@@ -165,7 +173,7 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def _serve_bare(port: int) -> None:
+def _serve_bare(port: int, body_file: str | None) -> None:
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -173,7 +181,9 @@ def _serve_bare(port: int) -> None:
     from starlette.routing import Route
 
     async def status(request: Request) -> JSONResponse:
-        return JSONResponse(BARE_BODY)
+        return JSONResponse(body)
+
+    body = json.loads(Path(body_file).read_text()) if body_file else BARE_BODY
 
     app = Starlette(routes=[Route("/status", status)])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")  # as `videoloom serve` (text logs)
@@ -183,4 +193,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["bare"])
     parser.add_argument("--port", type=int, required=True)
-    _serve_bare(parser.parse_args().port)
+    parser.add_argument("--body", help="a JSON file to answer instead of BARE_BODY")
+    arguments = parser.parse_args()
+    _serve_bare(arguments.port, arguments.body)

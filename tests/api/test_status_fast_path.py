@@ -1,8 +1,8 @@
 """The status fast path answers exactly what the FastAPI routes answer, and only what it should.
 
 One app, one database: each poll is made twice, once as served (through
-``StatusFastPath``) and once with that middleware taken out of the stack, so the
-FastAPI route answers; the two must agree field for field.
+``StatusFastPath``) and once with the fast path switched off, so the FastAPI
+route answers; the two must agree field for field.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support import make_clip
-from videoloom.api.app import create_app
+from videoloom.api.app import VideoloomAPI, create_app
 from videoloom.api.status_fast_path import StatusFastPath
 from videoloom.config import Settings
 
@@ -32,20 +32,14 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
             yield app, client, {"Authorization": f"Bearer {key}"}
 
 
-def without_fast_path(app: FastAPI) -> None:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not StatusFastPath]
-    app.middleware_stack = None  # rebuilt on the next request
-
-
 async def both_ways(app: FastAPI, client: httpx.AsyncClient, url: str, **kwargs: Any) -> list[httpx.Response]:
+    assert isinstance(app, VideoloomAPI) and isinstance(app.status_fast_path, StatusFastPath)
     fast = await client.get(url, **kwargs)
-    saved = list(app.user_middleware)
-    without_fast_path(app)
+    saved, app.status_fast_path = app.status_fast_path, None
     try:
         slow = await client.get(url, **kwargs)
     finally:
-        app.user_middleware = saved
-        app.middleware_stack = None
+        app.status_fast_path = saved
     return [fast, slow]
 
 
@@ -76,6 +70,10 @@ async def test_answers_match_the_routes(
         assert fast.headers["content-type"].startswith("application/json")
         assert fast.headers["x-request-id"]
     assert (await client.get(f"/v1/videos/{queued}", headers=auth)).headers["openai-poll-after-ms"]
+    traced = await client.get(f"/v1/videos/{queued}", headers={**auth, "X-Request-ID": "proxy-id-42"})
+    assert traced.headers["x-request-id"] == "proxy-id-42"  # a proxy's id is kept, as by RequestContext
+    ids = {(await client.get(f"/v1/videos/{queued}", headers=auth)).headers["x-request-id"] for _ in range(3)}
+    assert len(ids) == 3
     query = (await client.get(f"/v1/video/query?id={completed}", headers=auth)).json()
     assert query["video_url"].startswith(f"http://videoloom.test/v1/videos/{completed}/content?expires=")
     assert (await client.get(query["video_url"])).status_code == 200  # the signed URL works

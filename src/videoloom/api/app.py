@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from videoloom import __version__
 from videoloom.api import admin, content, gateway, models, openai_videos, openai_webhooks, ops, usage
@@ -24,6 +26,17 @@ __all__ = ["create_app"]
 log = logging.getLogger("videoloom")
 
 
+class VideoloomAPI(FastAPI):
+    """FastAPI, with the status fast path asked before the middleware stack."""
+
+    status_fast_path: StatusFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.status_fast_path is not None and await self.status_fast_path.handle(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -35,6 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await container.start_worker()
         container.webhooks.start()  # async only, apart from the render threads; close() stops it
         container.retention.start()
+        # Everything built so far (modules, the container, the routes) lives as long as the
+        # process: move it out of the garbage collector's view. A full collection then scans
+        # what requests allocate, not ~140k startup objects (~130 ms a pass on this machine).
+        gc.collect()
+        gc.freeze()
         grpc_server = None
         try:
             if settings.grpc_port is not None:
@@ -47,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await grpc_server.stop(grace=2)
             await container.close()
 
-    app = FastAPI(
+    app = VideoloomAPI(
         title="Videoloom",
         version=__version__,
         lifespan=lifespan,
@@ -56,12 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
-    app.add_middleware(StatusFastPath)  # innermost of ours: under the size limit and request context
     app.add_middleware(
         BodySizeLimit, json_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes
     )
     # Outermost: X-Request-ID, HTTP metrics and (JSON logs) the access line cover every answer.
     app.add_middleware(RequestContext, access_log=settings.log_format == "json")
+    app.status_fast_path = StatusFastPath(app, RequestContext(app, access_log=settings.log_format == "json"))
     for router in (
         admin.router,
         gateway.router,

@@ -54,7 +54,8 @@ _GATEWAY_STATUS: dict[TaskStatus, VideoStatus] = {
 
 def to_video(task: Task, container: Container) -> Video:
     table = _GATEWAY_STATUS if container.settings.openai_status_vocabulary == "gateway" else _OPENAI_STATUS
-    return Video(
+    # From a stored task: constructed without re-validation (status polls; see gateway.query_answer).
+    return Video.model_construct(
         id=task.id,
         model=task.model,
         status=table[task.status],
@@ -66,7 +67,9 @@ def to_video(task: Task, container: Container) -> Video:
         seconds=str(round(task.duration or 0)),
         size=f"{task.width}x{task.height}" if task.width and task.height else "",
         remixed_from_video_id=task.parent_id if task.kind is TaskKind.REMIX else None,
-        error=VideoCreateError(code=task.error.code, message=task.error.message) if task.error else None,
+        error=VideoCreateError.model_construct(code=task.error.code, message=task.error.message)
+        if task.error
+        else None,
         kind=task.kind.value,
         parent_id=task.parent_id,
         start_time=task.start_time,

@@ -1,9 +1,9 @@
 """The hot path of polling: ``GET /v1/video/query?id=…`` and ``GET /v1/videos/{id}``.
 
 Clients poll these every few seconds per task, by the hundred. Through FastAPI a
-poll pays for route matching over every route, dependency solving and response
-re-validation — measured at about half the server's time for a cached answer
-(docs/benchmarks.md). This ASGI middleware answers the ordinary case itself:
+poll pays for the middleware stack, route matching over every route, dependency
+solving and response re-validation — most of the server's time for a cached
+answer (docs/benchmarks.md). The app asks this first and it answers the ordinary case:
 a bearer key that verifies, a task the caller owns. It builds the answer with the
 routes' own functions (``gateway.query_answer``, ``openai_videos.to_video``), so
 the two paths cannot drift apart; anything else (no or bad key, unknown id,
@@ -13,22 +13,27 @@ always.
 
 from __future__ import annotations
 
+import logging
 import re
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from videoloom.api.gateway import query_answer
 from videoloom.api.openai_videos import poll_headers, to_video
 from videoloom.core.ids import is_task_id
+from videoloom.observability import RequestContext
 
 if TYPE_CHECKING:
     from videoloom.container import Container
 
 __all__ = ["StatusFastPath"]
+
+log = logging.getLogger("videoloom.api")
 
 _VIDEO = re.compile(r"/v1/videos/([^/]+)")
 # Route labels for metrics, as the FastAPI routes would report them.
@@ -37,17 +42,38 @@ _VIDEO_ROUTE = SimpleNamespace(path="/v1/videos/{video_id}")
 
 
 class StatusFastPath:
-    def __init__(self, app: ASGIApp) -> None:
+    """Answers the ordinary status poll before the app's middleware stack (see the module doc).
+
+    ``VideoloomAPI.__call__`` asks it first; it gives the request the same request id,
+    metrics and access line as ``RequestContext`` would, and declines (``False``, nothing
+    sent) whatever it does not answer itself.
+    """
+
+    def __init__(self, app: FastAPI, context: RequestContext) -> None:
         self.app = app
+        self.context = context
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            answered = await self._answer(scope, send)
-            if answered:
-                return
-        await self.app(scope, receive, send)
+    async def handle(self, scope: Scope, send: Send) -> bool:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return False
+        try:
+            answer = await self._answer(scope)
+        except Exception:  # let the full stack answer it, with its error handling
+            log.debug("status fast path declined after an error", exc_info=True)
+            return False
+        if answer is None:
+            return False
+        body, headers, route = answer
+        scope["app"] = self.app
+        scope["route"] = route
+        request = self.context.begin(scope)
+        try:
+            await _send_json(send, body, [*headers, request.header])
+        finally:
+            self.context.finish(scope, request, 200)
+        return True
 
-    async def _answer(self, scope: Scope, send: Send) -> bool:
+    async def _answer(self, scope: Scope) -> tuple[bytes, list[tuple[bytes, bytes]], Any] | None:
         path: str = scope["path"]
         if path == "/v1/video/query":
             query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
@@ -55,27 +81,23 @@ class StatusFastPath:
         elif (match := _VIDEO.fullmatch(path)) is not None:
             task_id, route = match.group(1), _VIDEO_ROUTE
         else:
-            return False
-        container: Container | None = getattr(scope["app"].state, "container", None)
+            return None
+        container: Container | None = getattr(self.app.state, "container", None)
         token = _bearer(scope)
         if container is None or token is None or not is_task_id(task_id):
-            return False
+            return None
         caller = await container.keys.authenticate(token)
         if caller is None:
-            return False
+            return None
         task = await container.tasks.get(caller.tenant_id, task_id, cached=True)
         if task is None:
-            return False
-        headers: dict[str, str]
+            return None
         if route is _QUERY_ROUTE:
             body = query_answer(Request(scope), container, task).model_dump_json()
-            headers = {}
-        else:
-            body = to_video(task, container).model_dump_json()
-            headers = poll_headers(task, container)
-        scope["route"] = route
-        await _send_json(send, body.encode(), headers)
-        return True
+            return body.encode(), [], route
+        poll = poll_headers(task, container)
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in poll.items()]
+        return to_video(task, container).model_dump_json().encode(), headers, route
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -87,12 +109,7 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-async def _send_json(send: Send, body: bytes, headers: dict[str, str]) -> None:
-    raw: list[tuple[bytes, bytes]] = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    message: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": raw}
-    await send(message)
+async def _send_json(send: Send, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": 200, "headers": raw})
     await send({"type": "http.response.body", "body": body})
