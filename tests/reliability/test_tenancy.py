@@ -193,6 +193,21 @@ ID_ROUTES: dict[tuple[str, str], list[tuple[str, Call, int]]] = {
     ("HEAD", "/v1/videos/{video_id}/content"): [
         (VIDEO, lambda w, i: w.bob.head(f"/v1/videos/{i}/content"), 404),
     ],
+    # A relay's input clip opens by its signature only, never by an API key: without one the
+    # answer is the same 400 for any id; with a forged one, 401.
+    ("GET", "/v1/videos/{video_id}/relay-input"): [
+        (VIDEO, lambda w, i: w.bob.get(f"/v1/videos/{i}/relay-input"), 400),
+        (
+            VIDEO,
+            lambda w, i: w.bob.get(
+                f"/v1/videos/{i}/relay-input", params={"expires": 9_999_999_999, "signature": "0" * 64}
+            ),
+            401,
+        ),
+    ],
+    ("HEAD", "/v1/videos/{video_id}/relay-input"): [
+        (VIDEO, lambda w, i: w.bob.head(f"/v1/videos/{i}/relay-input"), 400),
+    ],
     ("GET", "/v1/videos/{video_id}"): [(VIDEO, lambda w, i: w.bob.get(f"/v1/videos/{i}"), 404)],
     ("DELETE", "/v1/videos/{video_id}"): [(VIDEO, lambda w, i: w.bob.delete(f"/v1/videos/{i}"), 404)],
     ("POST", "/v1/videos/{video_id}/remix"): [
@@ -297,6 +312,7 @@ NO_ID_ROUTES = {
     "POST /v1/videos",
     "POST /v1/videos/uploads",
     "POST /v1/webhook_endpoints",
+    "GET /v1/usage",  # the caller's own tenant only (tests/relay covers the figures)
     "GET /v1/admin/keys",  # admin only: bob gets 403
     "POST /v1/admin/keys",
 }
