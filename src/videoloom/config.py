@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         default=None,
+        # VIDEOLOOM_PUBLIC_URL too: the name the relay engine's issue and some gateways use.
+        validation_alias=AliasChoices("public_base_url", "VIDEOLOOM_PUBLIC_BASE_URL", "VIDEOLOOM_PUBLIC_URL"),
         description="Base URL used in video_url links; default: the URL the request came in on.",
     )
     secret_key: SecretStr | None = Field(

@@ -60,3 +60,11 @@ def test_models_file_errors_are_clear(tmp_path: Path) -> None:
     path.write_text("not toml [")
     with pytest.raises(ValueError, match="cannot read models file"):
         ModelRegistry.from_file(path)
+
+
+def test_the_public_url_has_two_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VIDEOLOOM_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("VIDEOLOOM_PUBLIC_URL", "https://videos.example/")
+    assert Settings().public_base_url == "https://videos.example"
+    monkeypatch.setenv("VIDEOLOOM_PUBLIC_BASE_URL", "https://api.example")
+    assert Settings().public_base_url == "https://api.example"  # the documented name wins
