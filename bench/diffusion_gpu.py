@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tests.support import make_clip
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,133 +57,85 @@ FPS = 24
 WIDTH, HEIGHT = 1280, 720
 
 
-def _clip_frame(index: int, width: int, height: int) -> np.ndarray:
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    shift = index * 4.0
-    r = 128 + 90 * np.sin((x + shift) / 37.0) * np.cos(y / 53.0)
-    g = 128 + 90 * np.sin((x + shift) / 23.0 + y / 71.0)
-    b = 128 + 90 * np.cos((x - y + shift) / 41.0)
-    frame = np.stack([r, g, b], axis=-1)
-    bx = int((index * 9) % max(1, width - height // 4))
-    frame[height // 3 : height // 3 + height // 4, bx : bx + height // 4] = (240, 40, 40)
-    return np.clip(frame, 0, 255).astype(np.uint8)
-
-
-def make_clip(path: Path, seconds: float, width: int, height: int) -> Path:
-    from videoloom.media import VideoWriter
-
-    if path.exists():
-        return path
-    with VideoWriter(
-        path, width=width, height=height, fps=Fraction(FPS), preset="veryfast", crf=18
-    ) as writer:
-        for i in range(round(seconds * FPS)):
-            writer.write(_clip_frame(i, width, height))
-    return path
-
-
 # --- full-size architectures with random weights -----------------------------------------------
 
 
-def _text_encoder(kind: str) -> tuple[Any, Any]:
-    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
-
-    tokenizer = ByT5Tokenizer()
-    shape = {
-        "vocab_size": 32128,  # UMT5's is 256 384: only a bigger lookup table, not more work
-        "d_model": 4096,
-        "d_kv": 64,
-        "d_ff": 10240,
-        "num_heads": 64,
-        "num_layers": 2,  # the real encoders have 24: see the module docstring
-        "feed_forward_proj": "gated-gelu",
-    }
-    if kind == "t5":
-        return tokenizer, T5EncoderModel(T5Config(**shape))
-    return tokenizer, UMT5EncoderModel(UMT5Config(**shape))
+FULL_TEXT_ENCODER: dict[str, Any] = {
+    "vocab_size": 32128,  # UMT5's is 256 384: only a bigger lookup table, not more work
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_heads": 64,
+    "num_layers": 2,  # the real encoders have 24: see the module docstring
+    "feed_forward_proj": "gated-gelu",
+}
+FULL_LTX_TRANSFORMER: dict[str, Any] = {  # LTX-Video 0.9.0's transformer config
+    "in_channels": 128,
+    "out_channels": 128,
+    "patch_size": 1,
+    "patch_size_t": 1,
+    "num_attention_heads": 32,
+    "attention_head_dim": 64,
+    "cross_attention_dim": 2048,
+    "num_layers": 28,
+    "activation_fn": "gelu-approximate",
+    "qk_norm": "rms_norm_across_heads",
+    "norm_elementwise_affine": False,
+    "norm_eps": 1e-6,
+    "caption_channels": 4096,
+    "attention_bias": True,
+    "attention_out_bias": True,
+}
+FULL_LTX_VAE: dict[str, Any] = {  # LTX-Video 0.9.0's VAE config (the diffusers defaults)
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 128,
+    "block_out_channels": (128, 256, 512, 512),
+    "decoder_block_out_channels": (128, 256, 512, 512),
+    "layers_per_block": (4, 3, 3, 3, 4),
+    "decoder_layers_per_block": (4, 3, 3, 3, 4),
+    "spatio_temporal_scaling": (True, True, True, False),
+    "decoder_spatio_temporal_scaling": (True, True, True, False),
+    "patch_size": 4,
+    "patch_size_t": 1,
+    "timestep_conditioning": False,
+}
+FULL_WAN_VACE_TRANSFORMER: dict[str, Any] = {  # Wan2.1-VACE-1.3B's transformer config
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 12,
+    "attention_head_dim": 128,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 8960,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "rope_max_seq_len": 1024,
+    "vace_layers": list(range(0, 30, 2)),
+    "vace_in_channels": 96,
+}
 
 
 def build_full_ltx() -> Any:
-    from diffusers import (
-        AutoencoderKLLTXVideo,
-        FlowMatchEulerDiscreteScheduler,
-        LTXConditionPipeline,
-        LTXVideoTransformer3DModel,
-    )
+    from videoloom.engines._tiny import ltx_pipeline
 
-    tokenizer, text_encoder = _text_encoder("t5")
-    transformer = LTXVideoTransformer3DModel(  # LTX-Video 0.9.0's transformer config
-        in_channels=128,
-        out_channels=128,
-        patch_size=1,
-        patch_size_t=1,
-        num_attention_heads=32,
-        attention_head_dim=64,
-        cross_attention_dim=2048,
-        num_layers=28,
-        activation_fn="gelu-approximate",
-        qk_norm="rms_norm_across_heads",
-        norm_elementwise_affine=False,
-        norm_eps=1e-6,
-        caption_channels=4096,
-        attention_bias=True,
-        attention_out_bias=True,
-    )
-    vae = AutoencoderKLLTXVideo(  # LTX-Video 0.9.0's VAE config (the diffusers defaults)
-        in_channels=3,
-        out_channels=3,
-        latent_channels=128,
-        block_out_channels=(128, 256, 512, 512),
-        decoder_block_out_channels=(128, 256, 512, 512),
-        layers_per_block=(4, 3, 3, 3, 4),
-        decoder_layers_per_block=(4, 3, 3, 3, 4),
-        spatio_temporal_scaling=(True, True, True, False),
-        decoder_spatio_temporal_scaling=(True, True, True, False),
-        patch_size=4,
-        patch_size_t=1,
-        timestep_conditioning=False,
-    )
     # LTXConditionPipeline passes its own timesteps and no ``mu``: no dynamic shifting.
-    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False)
-    return LTXConditionPipeline(
-        scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer
+    return ltx_pipeline(
+        text=FULL_TEXT_ENCODER,
+        vae=FULL_LTX_VAE,
+        transformer=FULL_LTX_TRANSFORMER,
+        scheduler={"use_dynamic_shifting": False},
     )
 
 
 def build_full_wan_vace() -> Any:
-    from diffusers import (
-        AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanVACEPipeline,
-        WanVACETransformer3DModel,
-    )
+    from videoloom.engines._tiny import wan_vace_pipeline
 
-    tokenizer, text_encoder = _text_encoder("umt5")
-    transformer = WanVACETransformer3DModel(  # Wan2.1-VACE-1.3B's transformer config
-        patch_size=(1, 2, 2),
-        num_attention_heads=12,
-        attention_head_dim=128,
-        in_channels=16,
-        out_channels=16,
-        text_dim=4096,
-        freq_dim=256,
-        ffn_dim=8960,
-        num_layers=30,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        eps=1e-6,
-        rope_max_seq_len=1024,
-        vace_layers=list(range(0, 30, 2)),
-        vace_in_channels=96,
-    )
-    vae = AutoencoderKLWan()  # Wan 2.1's VAE config (the diffusers defaults)
-    return WanVACEPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        transformer=transformer,
-    )
+    # Wan 2.1's VAE config is the diffusers default.
+    return wan_vace_pipeline(text=FULL_TEXT_ENCODER, vae={}, transformer=FULL_WAN_VACE_TRANSFORMER)
 
 
 def write_weights(family: str, directory: Path, *, tiny: bool, device: str) -> Path:
@@ -324,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     weights = write_weights(
         args.family, args.weights_dir or root / f"{args.family}-{suffix}", tiny=args.tiny, device=device
     )
-    clip = make_clip(root / f"diffusion-src-{width}x{height}.mp4", args.keep + 1, width, height)
+    clip = root / f"diffusion-src-{width}x{height}.mp4"
+    if not clip.exists():  # the moving test pattern the end-to-end tests extend
+        make_clip(clip, seconds=args.keep + 1, width=width, height=height, fps=FPS)
     keep, new = round(args.keep * FPS), round(args.seconds * FPS)
     cond = args.conditioning_frames
 

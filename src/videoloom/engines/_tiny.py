@@ -26,17 +26,79 @@ Family = Literal["ltx", "wan-vace"]
 FAMILIES: tuple[str, ...] = ("ltx", "wan-vace")
 
 
-def _text_encoder(kind: Literal["t5", "umt5"]) -> tuple[Any, Any]:
+# The assemblers take the component configurations, so the GPU benchmark builds the full-size
+# architectures (bench/diffusion_gpu.py) through the same code as these tiny ones.
+
+TINY_TEXT_ENCODER: dict[str, Any] = {"d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2, "num_heads": 4}
+TINY_LTX_VAE: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 8,
+    "block_out_channels": (8, 8, 8, 8),
+    "decoder_block_out_channels": (8, 8, 8, 8),
+    "layers_per_block": (1, 1, 1, 1, 1),
+    "decoder_layers_per_block": (1, 1, 1, 1, 1),
+    "spatio_temporal_scaling": (True, True, True, False),
+    "decoder_spatio_temporal_scaling": (True, True, True, False),
+    "decoder_inject_noise": (False, False, False, False, False),
+    "upsample_residual": (False, False, False, False),
+    "upsample_factor": (1, 1, 1, 1),
+    "timestep_conditioning": False,
+    "patch_size": 4,
+    "patch_size_t": 1,
+    "encoder_causal": True,
+    "decoder_causal": False,
+}
+TINY_LTX_TRANSFORMER: dict[str, Any] = {
+    "in_channels": 8,
+    "out_channels": 8,
+    "patch_size": 1,
+    "patch_size_t": 1,
+    "num_attention_heads": 4,
+    "attention_head_dim": 8,
+    "cross_attention_dim": 32,
+    "num_layers": 1,
+    "caption_channels": 32,
+}
+TINY_WAN_VAE: dict[str, Any] = {
+    "base_dim": 3,
+    "z_dim": 16,
+    "dim_mult": [1, 1, 1, 1],
+    "num_res_blocks": 1,
+    "temperal_downsample": [False, True, True],
+}
+TINY_WAN_VACE_TRANSFORMER: dict[str, Any] = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 32,
+    "freq_dim": 256,
+    "ffn_dim": 32,
+    "num_layers": 3,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+    "vace_layers": [0, 2],
+    "vace_in_channels": 96,
+}
+
+
+def text_encoder(kind: Literal["t5", "umt5"], shape: dict[str, Any]) -> tuple[Any, Any]:
+    """A byte tokenizer (no vocabulary file) and a random T5/UMT5 encoder of ``shape``."""
     from transformers import ByT5Tokenizer, T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
     tokenizer = ByT5Tokenizer()
-    shape = {"vocab_size": len(tokenizer), "d_model": 32, "d_kv": 8, "d_ff": 37, "num_layers": 2}
+    shape = {"vocab_size": len(tokenizer), **shape}
     if kind == "t5":
-        return tokenizer, T5EncoderModel(T5Config(**shape, num_heads=4))
-    return tokenizer, UMT5EncoderModel(UMT5Config(**shape, num_heads=4))
+        return tokenizer, T5EncoderModel(T5Config(**shape))
+    return tokenizer, UMT5EncoderModel(UMT5Config(**shape))
 
 
-def _ltx() -> Any:
+def ltx_pipeline(
+    *, text: dict[str, Any], vae: dict[str, Any], transformer: dict[str, Any], scheduler: dict[str, Any]
+) -> Any:
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
@@ -44,49 +106,17 @@ def _ltx() -> Any:
         LTXVideoTransformer3DModel,
     )
 
-    tokenizer, text_encoder = _text_encoder("t5")
-    vae = AutoencoderKLLTXVideo(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=8,
-        block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 8, 8, 8),
-        layers_per_block=(1, 1, 1, 1, 1),
-        decoder_layers_per_block=(1, 1, 1, 1, 1),
-        spatio_temporal_scaling=(True, True, True, False),
-        decoder_spatio_temporal_scaling=(True, True, True, False),
-        decoder_inject_noise=(False, False, False, False, False),
-        upsample_residual=(False, False, False, False),
-        upsample_factor=(1, 1, 1, 1),
-        timestep_conditioning=False,
-        patch_size=4,
-        patch_size_t=1,
-        encoder_causal=True,
-        decoder_causal=False,
-    )
-    vae.use_framewise_encoding = False
-    vae.use_framewise_decoding = False
-    transformer = LTXVideoTransformer3DModel(
-        in_channels=8,
-        out_channels=8,
-        patch_size=1,
-        patch_size_t=1,
-        num_attention_heads=4,
-        attention_head_dim=8,
-        cross_attention_dim=32,
-        num_layers=1,
-        caption_channels=32,
-    )
+    tokenizer, encoder = text_encoder("t5", text)
     return LTXConditionPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(),
-        vae=vae,
-        text_encoder=text_encoder,
+        scheduler=FlowMatchEulerDiscreteScheduler(**scheduler),
+        vae=AutoencoderKLLTXVideo(**vae),
+        text_encoder=encoder,
         tokenizer=tokenizer,
-        transformer=transformer,
+        transformer=LTXVideoTransformer3DModel(**transformer),
     )
 
 
-def _wan_vace() -> Any:
+def wan_vace_pipeline(*, text: dict[str, Any], vae: dict[str, Any], transformer: dict[str, Any]) -> Any:
     from diffusers import (
         AutoencoderKLWan,
         FlowMatchEulerDiscreteScheduler,
@@ -94,37 +124,27 @@ def _wan_vace() -> Any:
         WanVACETransformer3DModel,
     )
 
-    tokenizer, text_encoder = _text_encoder("umt5")
-    vae = AutoencoderKLWan(
-        base_dim=3,
-        z_dim=16,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )
-    transformer = WanVACETransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=32,
-        freq_dim=256,
-        ffn_dim=32,
-        num_layers=3,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=1024,
-        vace_layers=[0, 2],
-        vace_in_channels=96,
-    )
+    tokenizer, encoder = text_encoder("umt5", text)
     return WanVACEPipeline(
         tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
+        text_encoder=encoder,
+        vae=AutoencoderKLWan(**vae),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        transformer=transformer,
+        transformer=WanVACETransformer3DModel(**transformer),
     )
+
+
+def _ltx() -> Any:
+    pipe = ltx_pipeline(
+        text=TINY_TEXT_ENCODER, vae=TINY_LTX_VAE, transformer=TINY_LTX_TRANSFORMER, scheduler={}
+    )
+    pipe.vae.use_framewise_encoding = False
+    pipe.vae.use_framewise_decoding = False
+    return pipe
+
+
+def _wan_vace() -> Any:
+    return wan_vace_pipeline(text=TINY_TEXT_ENCODER, vae=TINY_WAN_VAE, transformer=TINY_WAN_VACE_TRANSFORMER)
 
 
 def build_tiny_pipeline(family: str, *, seed: int = 0) -> Any:
