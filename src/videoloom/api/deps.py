@@ -11,7 +11,7 @@ from videoloom.core.errors import AuthenticationFailed
 from videoloom.core.service import TaskService
 from videoloom.storage.keys import ApiKey
 
-__all__ = ["CallerDep", "ContainerDep", "ServiceDep", "authenticate", "bearer_token"]
+__all__ = ["CallerDep", "ContainerDep", "ServiceDep", "authenticate", "bearer_token", "parse_bearer"]
 
 
 async def get_container(request: Request) -> Container:
@@ -31,7 +31,11 @@ ServiceDep = Annotated[TaskService, Depends(get_service)]
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return parse_bearer(request.headers.get("authorization"))
+
+
+def parse_bearer(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header; None without one; malformed → 401."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")

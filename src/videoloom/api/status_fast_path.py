@@ -23,8 +23,10 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import Scope, Send
 
+from videoloom.api.deps import parse_bearer
 from videoloom.api.gateway import query_answer
 from videoloom.api.openai_videos import poll_headers, to_video
+from videoloom.core.errors import AuthenticationFailed
 from videoloom.core.ids import is_task_id
 from videoloom.observability import RequestContext
 
@@ -103,9 +105,10 @@ class StatusFastPath:
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
+            try:
+                return parse_bearer(value.decode("latin-1"))
+            except AuthenticationFailed:
+                return None  # malformed: the routes answer it
     return None
 
 

@@ -77,29 +77,20 @@ class UsageRepository:
 
     async def summary(self, tenant_id: str, *, start: date | None, end: date | None) -> list[UsageSummary]:
         """The tenant's usage between ``start`` and ``end`` (inclusive UTC days), per key, day, model."""
+        grouped = (
+            usage.c.api_key_id,
+            api_keys.c.name,
+            usage.c.day,
+            usage.c.model,
+            usage.c.channel,
+            usage.c.resolution,
+            usage.c.status,
+        )
         query = (
-            select(
-                usage.c.api_key_id,
-                api_keys.c.name,
-                usage.c.day,
-                usage.c.model,
-                usage.c.channel,
-                usage.c.resolution,
-                usage.c.status,
-                func.sum(usage.c.seconds).label("seconds"),
-                func.count().label("tasks"),
-            )
+            select(*grouped, func.sum(usage.c.seconds).label("seconds"), func.count().label("tasks"))
             .select_from(usage.outerjoin(api_keys, api_keys.c.id == usage.c.api_key_id))
             .where(usage.c.tenant_id == tenant_id)
-            .group_by(
-                usage.c.api_key_id,
-                api_keys.c.name,
-                usage.c.day,
-                usage.c.model,
-                usage.c.channel,
-                usage.c.resolution,
-                usage.c.status,
-            )
+            .group_by(*grouped)
         )
         if start is not None:
             query = query.where(usage.c.day >= start.isoformat())
