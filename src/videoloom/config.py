@@ -99,6 +99,13 @@ class Settings(BaseSettings):
 
     embedded_worker: bool = Field(default=True, description="Run workers inside the API server.")
     worker_concurrency: int = Field(default=1, ge=1, le=64)
+    render_isolation: Literal["process", "thread"] = Field(
+        default="process",
+        description=(
+            "Where renders run: 'process' (one child process per worker slot, so encoding never "
+            "holds the API's interpreter lock) or 'thread' (in the server process)."
+        ),
+    )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A task whose worker is silent this long is re-queued."
     )

@@ -190,6 +190,7 @@ class Container:
                 max_image_bytes=s.max_image_bytes,
                 preset=s.encoder_preset,
                 crf=s.encoder_crf,
+                render_isolation=s.render_isolation,
             ),
             repository=self.tasks,
             blobs=self.blobs,

@@ -126,3 +126,41 @@ async def test_polls_are_counted_under_their_route(
         and 'status="200"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) == 3
+
+
+async def test_reused_answers_follow_every_change_at_once(
+    served: tuple[FastAPI, httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """Polls within a second reuse one answer, yet a commit (progress, cancel) shows on the next poll."""
+    app, client, auth = served
+    container = app.state.container
+    task = (
+        await client.post("/v1/videos", json={"prompt": "a red kite", "seconds": "4"}, headers=auth)
+    ).json()["id"]
+    first = await client.get(f"/v1/video/query?id={task}", headers=auth)
+    again = await client.get(f"/v1/video/query?id={task}", headers=auth)
+    assert first.content == again.content and first.json()["progress"] == 0
+    claimed = await container.tasks.claim(worker_id="w", models=None, now=0.0, lease_seconds=60)
+    assert claimed is not None and claimed.id == task
+    assert await container.tasks.set_progress(task, "w", 42)
+    for url in (f"/v1/video/query?id={task}", f"/v1/videos/{task}"):
+        fast, slow = await both_ways(app, client, url, headers=auth)
+        assert fast.json()["progress"] == slow.json()["progress"] == 42, url
+    assert (await client.delete(f"/v1/videos/{task}", headers=auth)).status_code in (200, 409)
+    fast, slow = await both_ways(app, client, f"/v1/videos/{task}", headers=auth)
+    assert fast.status_code == slow.status_code and fast.json() == slow.json()
+
+
+async def test_reused_answers_carry_each_hosts_urls(
+    served: tuple[FastAPI, httpx.AsyncClient, dict[str, str]], tmp_path: Path
+) -> None:
+    _, client, auth = served
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1, width=320, height=180)
+    with clip.open("rb") as handle:
+        upload = await client.post(
+            "/v1/videos/uploads", files={"file": ("c.mp4", handle, "video/mp4")}, headers=auth
+        )
+    url = f"/v1/video/query?id={upload.json()['id']}"
+    for host in ("videoloom.test", "other.test", "videoloom.test"):
+        answer = (await client.get(url, headers={**auth, "Host": host})).json()
+        assert answer["video_url"].startswith(f"http://{host}/v1/videos/"), answer["video_url"]

@@ -134,13 +134,15 @@ async def query_video(
     id: Annotated[str, Query(description="Task id, e.g. grok:48a67431-…")],
 ) -> VideoQueryResponse:
     task = await container.service.get(caller.tenant_id, id, status_read=True)
-    return query_answer(request, container, task)
+    return query_answer(public_base(request, container), container, task)
 
 
-def query_answer(request: Request, container: Container, task: Task) -> VideoQueryResponse:
-    """The query route's answer (also served by ``api.status_fast_path``)."""
+def query_answer(base: str, container: Container, task: Task) -> VideoQueryResponse:
+    """The query route's answer, its URLs under ``base`` (also served by ``api.status_fast_path``).
+
+    A function of the task, ``base`` and the current second only (the fast path reuses an
+    answer within the same second for the same task object)."""
     now = int(time.time())
-    base = public_base(request, container)
     done = task.status is TaskStatus.COMPLETED and (task.expires_at is None or task.expires_at >= now)
     # Built from a stored task, field by field: construct without re-validating (a third of a
     # status poll's time). tests/api/test_status_fast_path.py checks the answers against the

@@ -9,12 +9,20 @@ routes' own functions (``gateway.query_answer``, ``openai_videos.to_video``), so
 the two paths cannot drift apart; anything else (no or bad key, unknown id,
 another method, an error) goes on to the FastAPI routes, which answer it as
 always.
+
+Answers are reused: within one wall-clock second, for the very task object the
+repository's status cache returned (a new object after any commit that changes a
+task), the bytes built for the first poll are the answer to the next ones. The
+answer is a function of exactly those (``query_answer``'s URLs are signed from
+the current second), so a reused answer is the one a fresh build would give.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -23,6 +31,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import Scope, Send
 
+from videoloom.api.content import public_base
 from videoloom.api.deps import parse_bearer
 from videoloom.api.gateway import query_answer
 from videoloom.api.openai_videos import poll_headers, to_video
@@ -32,6 +41,7 @@ from videoloom.observability import RequestContext
 
 if TYPE_CHECKING:
     from videoloom.container import Container
+    from videoloom.core.tasks import Task
 
 __all__ = ["StatusFastPath"]
 
@@ -41,6 +51,17 @@ _VIDEO = re.compile(r"/v1/videos/([^/]+)")
 # Route labels for metrics, as the FastAPI routes would report them.
 _QUERY_ROUTE = SimpleNamespace(path="/v1/video/query")
 _VIDEO_ROUTE = SimpleNamespace(path="/v1/videos/{video_id}")
+MAX_REUSED_ANSWERS = 10_000
+"""Answers kept for reuse (emptied when full: each lives a second at most anyway)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    task: Task
+    """The repository's cached object it was built from (identity, not equality, is compared)."""
+    second: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
 
 
 class StatusFastPath:
@@ -54,6 +75,7 @@ class StatusFastPath:
     def __init__(self, app: FastAPI, context: RequestContext) -> None:
         self.app = app
         self.context = context
+        self._answers: dict[tuple[str, str, str], _Answer] = {}
 
     async def handle(self, scope: Scope, send: Send) -> bool:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -94,12 +116,21 @@ class StatusFastPath:
         task = await container.tasks.get(caller.tenant_id, task_id, cached=True)
         if task is None:
             return None
+        base = public_base(Request(scope), container) if route is _QUERY_ROUTE else ""
+        key, second = (route.path, task.id, base), int(time.time())
+        reused = self._answers.get(key)
+        if reused is not None and reused.task is task and reused.second == second:
+            return reused.body, reused.headers, route
         if route is _QUERY_ROUTE:
-            body = query_answer(Request(scope), container, task).model_dump_json()
-            return body.encode(), [], route
-        poll = poll_headers(task, container)
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in poll.items()]
-        return to_video(task, container).model_dump_json().encode(), headers, route
+            body, headers = query_answer(base, container, task).model_dump_json().encode(), []
+        else:
+            poll = poll_headers(task, container)
+            headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in poll.items()]
+            body = to_video(task, container).model_dump_json().encode()
+        if len(self._answers) >= MAX_REUSED_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = _Answer(task=task, second=second, body=body, headers=headers)
+        return body, headers, route
 
 
 def _bearer(scope: Scope) -> str | None:

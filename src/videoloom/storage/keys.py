@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.errors import Conflict, NotFound
+from videoloom.storage._single_flight import SingleFlight
 from videoloom.storage.schema import api_keys
 
 __all__ = ["ApiKey", "ApiKeyRepository", "hash_key"]
@@ -54,6 +55,7 @@ class ApiKeyRepository:
         # A revocation made by another process takes effect within ``cache_seconds``.
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._reading: SingleFlight[str, ApiKey | None] = SingleFlight()
 
     async def create(self, *, name: str, tenant_id: str, is_admin: bool = False) -> tuple[ApiKey, str]:
         """Returns the record and the plaintext key, which is never stored nor shown again."""
@@ -91,6 +93,10 @@ class ApiKeyRepository:
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
+        # Every poller's cached key expires at once: one of them reads, the others wait for it.
+        return await self._reading.run(digest, lambda: self._read(digest, now))
+
+    async def _read(self, digest: str, now: float) -> ApiKey | None:
         async with self._engine.connect() as conn:
             result = await conn.execute(
                 select(api_keys).where(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None))

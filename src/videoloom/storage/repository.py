@@ -8,7 +8,6 @@ the caller learns it from the return value.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.core.tasks import Task, TaskError, TaskKind, TaskStatus, sources_of
 from videoloom.queue.wakeup import CHANNEL
+from videoloom.storage._single_flight import SingleFlight
 from videoloom.storage.schema import tasks, usage
 from videoloom.storage.usage import usage_row
 
@@ -106,7 +106,7 @@ class TaskRepository:
         # show up at most ``status_cache_seconds`` late.
         self._status_cache_seconds = status_cache_seconds
         self._cached: dict[str, tuple[float, Task]] = {}
-        self._reading: dict[tuple[str, str], asyncio.Future[tuple[bool, Task | None]]] = {}
+        self._reading: SingleFlight[tuple[str, str], Task | None] = SingleFlight()
         self._generation = 0
         if status_cache_seconds > 0:
             event.listen(engine.sync_engine, "commit", self._forget_cached)
@@ -135,25 +135,7 @@ class TaskRepository:
         hit = self._cached.get(task_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1] if hit[1].tenant_id == tenant_id else None
-        key = (tenant_id, task_id)
-        pending = self._reading.get(key)
-        if pending is not None:
-            read, task = await asyncio.shield(pending)
-            if read:
-                return task
-            return await self._read(tenant_id, task_id)  # the shared read failed: try our own
-        future: asyncio.Future[tuple[bool, Task | None]] = asyncio.get_running_loop().create_future()
-        self._reading[key] = future
-        try:
-            task = await self._read(tenant_id, task_id)
-        except BaseException:
-            future.set_result((False, None))
-            raise
-        else:
-            future.set_result((True, task))
-            return task
-        finally:
-            del self._reading[key]
+        return await self._reading.run((tenant_id, task_id), lambda: self._read(tenant_id, task_id))
 
     async def _read(self, tenant_id: str, task_id: str) -> Task | None:
         generation = self._generation

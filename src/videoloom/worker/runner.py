@@ -34,14 +34,14 @@ from videoloom.core.errors import FetchError, JobCancelled, VideoloomError
 from videoloom.core.models import ModelRegistry
 from videoloom.core.signing import relay_input_path
 from videoloom.core.tasks import Task, TaskError, TaskStatus
-from videoloom.engines.registry import EngineContext, create_engine
 from videoloom.net import SafeFetcher, decode_image, load_reference_image
 from videoloom.observability import bind_task_id
 from videoloom.queue import LocalWakeUp
 from videoloom.storage.blobs import RELAY_INPUT_NAME, BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
 from videoloom.storage.usage import usage_row
-from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult, render
+from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult
+from videoloom.worker.render_process import RenderPool, RenderRequest, render_request
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -67,6 +67,7 @@ class WorkerConfig:
         preset: str,
         crf: int,
         models: list[str] | None = None,
+        render_isolation: str = "process",
     ) -> None:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -78,6 +79,8 @@ class WorkerConfig:
         self.preset = preset
         self.crf = crf
         self.models = models
+        self.render_isolation = render_isolation
+        """'process': renders run in child processes (``render_process``); 'thread': here."""
 
 
 class Worker:
@@ -111,6 +114,7 @@ class Worker:
         self._fetcher = fetcher
         self._wakeup = wakeup
         self._executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="render")
+        self._pool = RenderPool(config.concurrency) if config.render_isolation == "process" else None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -119,6 +123,10 @@ class Worker:
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="videoloom-worker")
+        if self._pool is not None:
+            # In the background: claiming needs no render process, and the first render
+            # waits for the one it gets rather than for all of them.
+            self._executor.submit(self._pool.start)
 
     @property
     def running(self) -> bool:
@@ -137,6 +145,8 @@ class Worker:
             task.cancel()
         if self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
+        if self._pool is not None:
+            self._pool.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def _loop(self) -> None:
@@ -375,25 +385,34 @@ class Worker:
         def progress(fraction: float) -> None:
             state["progress"] = max(state["progress"], fraction)
 
-        context = EngineContext(
+        publisher = self._publisher(task)
+
+        request = RenderRequest(
+            task_id=task.id,
+            spec=spec,
+            plan=plan,
+            outputs=outputs,
             channels=self._registry.channels,
             tmp_dir=self.config.tmp_dir,
-            publish=self._publisher(task),
-            checkpoint=self._checkpointer(task, asyncio.get_running_loop(), cancelled),
             resume=task.engine_report or None,  # only an earlier run of this task wrote it
+            can_publish=publisher is not None,
         )
+        callbacks: dict[str, Any] = {
+            "progress": progress,
+            "cancelled": cancelled,
+            "publish": publisher,
+            "checkpoint": self._checkpointer(task, asyncio.get_running_loop(), cancelled),
+        }
 
         def work() -> RenderResult:
-            engine = create_engine(spec, context)
-            try:
-                with contextlib.ExitStack() as stack:
-                    job = plan
-                    if source_key is not None:  # a bucket's object is copied down for PyAV to seek in
-                        local = stack.enter_context(self._blobs.local_copy(source_key, self.config.tmp_dir))
-                        job = dataclasses.replace(plan, source=local)
-                    return render(job, engine, outputs=outputs, progress=progress, cancelled=cancelled)
-            finally:
-                engine.close()
+            with contextlib.ExitStack() as stack:
+                job = request
+                if source_key is not None:  # a bucket's object is copied down for PyAV to seek in
+                    local = stack.enter_context(self._blobs.local_copy(source_key, self.config.tmp_dir))
+                    job = dataclasses.replace(request, plan=dataclasses.replace(plan, source=local))
+                if self._pool is not None:
+                    return self._pool.run(job, **callbacks)
+                return render_request(job, **callbacks)
 
         keys = {
             "video_key": blob_key(task.tenant_id, task.id, "video.mp4"),
