@@ -106,10 +106,15 @@ class ServerProcess:
             timeout=60,
         )
 
-    def start(self) -> ServerProcess:
+    def start(self, *, own_group: bool = False) -> ServerProcess:
+        """``own_group``: in a process group of its own, to signal it with its children."""
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "videoloom", "serve"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "videoloom", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+                start_new_session=own_group,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -28,6 +28,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -318,6 +319,11 @@ class _PipeLogHandler(logging.Handler):
 
 def _child_main(conn: Connection, log_level: int) -> None:
     """The child: read the pipe, run each render in a job thread, exit when the pipe closes."""
+    # A stop signal for the whole group (systemd's stop, Ctrl-C in a terminal) is the server's
+    # to handle: it cancels the render and hands the task back to the queue, then closes the
+    # pipe. Dying here first would fail the task as render_process_died instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     link = _ChildLink(conn)
     handler = _PipeLogHandler(link)
     root = logging.getLogger()
