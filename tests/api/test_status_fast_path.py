@@ -32,6 +32,18 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
             yield app, client, {"Authorization": f"Bearer {key}"}
 
 
+async def upload_clip(
+    client: httpx.AsyncClient, auth: dict[str, str], tmp_path: Path, *, seconds: int
+) -> str:
+    """A completed task: an uploaded 320×180 clip."""
+    clip = make_clip(tmp_path / "clip.mp4", seconds=seconds, width=320, height=180)
+    with clip.open("rb") as handle:
+        upload = await client.post(
+            "/v1/videos/uploads", files={"file": ("c.mp4", handle, "video/mp4")}, headers=auth
+        )
+    return str(upload.json()["id"])
+
+
 async def both_ways(app: FastAPI, client: httpx.AsyncClient, url: str, **kwargs: Any) -> list[httpx.Response]:
     assert isinstance(app, VideoloomAPI) and isinstance(app.status_fast_path, StatusFastPath)
     fast = await client.get(url, **kwargs)
@@ -47,12 +59,7 @@ async def test_answers_match_the_routes(
     served: tuple[FastAPI, httpx.AsyncClient, dict[str, str]], tmp_path: Path
 ) -> None:
     app, client, auth = served
-    clip = make_clip(tmp_path / "clip.mp4", seconds=2, width=320, height=180)
-    with clip.open("rb") as handle:
-        upload = await client.post(
-            "/v1/videos/uploads", files={"file": ("c.mp4", handle, "video/mp4")}, headers=auth
-        )
-    completed = upload.json()["id"]
+    completed = await upload_clip(client, auth, tmp_path, seconds=2)
     queued = (
         await client.post("/v1/videos", json={"prompt": "a red kite", "seconds": "4"}, headers=auth)
     ).json()["id"]
@@ -155,12 +162,7 @@ async def test_reused_answers_carry_each_hosts_urls(
     served: tuple[FastAPI, httpx.AsyncClient, dict[str, str]], tmp_path: Path
 ) -> None:
     _, client, auth = served
-    clip = make_clip(tmp_path / "clip.mp4", seconds=1, width=320, height=180)
-    with clip.open("rb") as handle:
-        upload = await client.post(
-            "/v1/videos/uploads", files={"file": ("c.mp4", handle, "video/mp4")}, headers=auth
-        )
-    url = f"/v1/video/query?id={upload.json()['id']}"
+    url = f"/v1/video/query?id={await upload_clip(client, auth, tmp_path, seconds=1)}"
     for host in ("videoloom.test", "other.test", "videoloom.test"):
         answer = (await client.get(url, headers={**auth, "Host": host})).json()
         assert answer["video_url"].startswith(f"http://{host}/v1/videos/"), answer["video_url"]

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,30 +17,36 @@ from tests.support import ServerProcess, decode_all, upload, wait_for_task
 pytestmark = pytest.mark.slow
 
 
+def extend_until_rendering(client: httpx.Client, clip: Path, *, seconds: int) -> dict[str, Any]:
+    """Upload ``clip``, extend it at second 4 to 1080P, and return once the render is under way."""
+    source = upload(client, clip)
+    created: dict[str, Any] = client.post(
+        f"/v1/videos/{source['id']}/extend",
+        json={
+            "model": "grok-video-3",
+            "prompt": "keep going",
+            "start_time": 4,
+            "duration": seconds,
+            "size": "1080P",
+        },
+    ).json()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = client.get("/v1/video/query", params={"id": created["id"]}).json()
+        if state["state"] == "processing" and state["progress"] > 0:
+            break
+        time.sleep(0.05)
+    assert state["state"] == "processing" and state["status"] != "completed", state
+    return created
+
+
 def test_kill_9_during_an_extend_still_completes_after_restart(tmp_path: Path, clip_10s: Path) -> None:
     server = ServerProcess(tmp_path / "data")
     key = server.cli("keys", "create", "--name", "crash").stdout.strip()
     server.start()
     try:
         with server.client(key) as client:
-            source = upload(client, clip_10s)
-            created = client.post(
-                f"/v1/videos/{source['id']}/extend",
-                json={
-                    "model": "grok-video-3",
-                    "prompt": "keep going",
-                    "start_time": 4,
-                    "duration": 8,
-                    "size": "1080P",
-                },
-            ).json()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                state = client.get("/v1/video/query", params={"id": created["id"]}).json()
-                if state["state"] == "processing" and state["progress"] > 0:
-                    break
-                time.sleep(0.05)
-            assert state["state"] == "processing" and state["status"] != "completed", state
+            created = extend_until_rendering(client, clip_10s, seconds=8)
         server.stop(kill=True)
         # No half-written output sits where a download would find it.
         stored = [str(p) for p in (tmp_path / "data" / "blobs").rglob("*.mp4")]
@@ -67,24 +74,7 @@ def test_sigterm_to_the_whole_group_hands_the_render_back(tmp_path: Path, clip_1
     group = server.proc.pid
     try:
         with server.client(key) as client:
-            source = upload(client, clip_10s)
-            created = client.post(
-                f"/v1/videos/{source['id']}/extend",
-                json={
-                    "model": "grok-video-3",
-                    "prompt": "on",
-                    "start_time": 4,
-                    "duration": 10,
-                    "size": "1080P",
-                },
-            ).json()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                state = client.get("/v1/video/query", params={"id": created["id"]}).json()
-                if state["state"] == "processing" and state["progress"] > 0:
-                    break
-                time.sleep(0.05)
-            assert state["state"] == "processing", state
+            created = extend_until_rendering(client, clip_10s, seconds=10)
         os.killpg(group, signal.SIGTERM)
         server.proc.wait(timeout=30)
         log = server.log_path.read_text()
