@@ -176,8 +176,11 @@ class RenderPool:
     """``size`` persistent render processes, handed out one per running task."""
 
     def __init__(self, size: int) -> None:
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(PRELOAD)
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            self._context = multiprocessing.get_context("forkserver")
+            self._context.set_forkserver_preload(PRELOAD)
+        else:  # no forkserver (Windows): each child imports the media stack itself
+            self._context = multiprocessing.get_context("spawn")
         self._idle: list[RenderProcess] = []
         self._lock = threading.Lock()
         self._size = size
