@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from videoloom.config import Settings
-from videoloom.core.admission import RateLimiter
+from videoloom.core.admission import RateLimit, RateLimiter
 from videoloom.core.idempotency import Idempotency
 from videoloom.core.models import ModelRegistry
 from videoloom.core.service import TaskService
@@ -30,6 +30,7 @@ from videoloom.storage.blobs import BlobStore, open_blob_store
 from videoloom.storage.database import create_engine, migrate
 from videoloom.storage.idempotency import IdempotencyRepository
 from videoloom.storage.keys import ApiKeyRepository
+from videoloom.storage.rate_limits import SharedRateLimiter
 from videoloom.storage.repository import TaskRepository
 from videoloom.storage.webhooks import WebhookRepository
 from videoloom.worker.ingest import Ingestor
@@ -69,7 +70,7 @@ class Container:
     webhooks: WebhookDispatcher
     """Started by the app lifespan; ``notify()`` it when a task finishes to cut event latency."""
     idempotency: Idempotency
-    rate_limiter: RateLimiter
+    rate_limiter: RateLimit
     retention: RetentionSweeper
     worker: Worker | None = None
     listener: PostgresListener | None = None
@@ -155,7 +156,10 @@ class Container:
                 else _load_or_create_secret(settings.secret_file)
             ),
             idempotency=Idempotency(IdempotencyRepository(db)),
-            rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+            # One limit for the whole cluster where the nodes share a database server.
+            rate_limiter=SharedRateLimiter(db, settings.rate_limit_per_minute)
+            if db.dialect.name == "postgresql"
+            else RateLimiter(settings.rate_limit_per_minute),
             retention=RetentionSweeper(
                 repository=tasks, blobs=blobs, interval=settings.retention_sweep_seconds
             ),

@@ -159,3 +159,27 @@ def test_two_api_nodes_two_workers(cluster: tuple[Cluster, str], tmp_path: Path,
     assert httpx.get(on_b, follow_redirects=True).content == full.content
     a.close()
     b.close()
+
+
+def test_api_nodes_on_one_database_share_the_rate_limit(tmp_path: Path) -> None:
+    """Behind a load balancer a key gets one limit, not one per node."""
+    settings = {"database_url": create_postgres_database(), "rate_limit_per_minute": "4"}
+    nodes = [ServerProcess(tmp_path / f"node{i}", embedded_worker="false", **settings) for i in range(2)]
+    key = nodes[0].cli("keys", "create", "--name", "limited").stdout.strip()
+    body = {"model": "grok-video-3", "prompt": "x", "duration": 1}
+    try:
+        for node in nodes:
+            node.start()
+        clients = [node.client(key) for node in nodes]
+        answers = [clients[i % 2].post("/v1/video/create", json=body) for i in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        for client in clients:
+            refused = client.post("/v1/video/create", json=body)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["type"] == "rate_limit_error"
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+        for client in clients:
+            client.close()
+    finally:
+        for node in nodes:
+            node.stop()

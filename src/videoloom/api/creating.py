@@ -39,7 +39,7 @@ async def create_once(
     body: Any,
     create: Callable[[], Awaitable[Task]],
 ) -> Task:
-    container.rate_limiter.check(caller.name)
+    await container.rate_limiter.admit(caller.name)
     key = request.headers.get("idempotency-key")
     print_ = fingerprint(request.url.path, await _canonical(body)) if key is not None else ""
     return await container.idempotency.run(

@@ -166,7 +166,7 @@ class XaiVideoService(video_pb2_grpc.VideoServicer):  # type: ignore[misc]
         try:
             caller = await self._authenticate(context)
             if creates:
-                self._c.rate_limiter.check(caller.name)
+                await self._c.rate_limiter.admit(caller.name)
             return await work(caller)
         except GrpcError as exc:
             error = exc

@@ -20,6 +20,7 @@ __all__ = [
     "api_keys",
     "idempotency_keys",
     "metadata",
+    "rate_limit_hits",
     "tasks",
     "usage",
     "webhook_deliveries",
@@ -169,4 +170,15 @@ usage = Table(
     Column("day", String(10), nullable=False),
     Column("created_at", Integer, nullable=False),
     Index("ix_usage_tenant_day", "tenant_id", "day"),
+)
+
+# One row per creating request admitted in the last minute, per API key (migration 0005):
+# the rate limit the API nodes of a PostgreSQL cluster share (storage/rate_limits.py).
+rate_limit_hits = Table(
+    "rate_limit_hits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(128), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_rate_limit_hits_key_at", "key", "at"),
 )
