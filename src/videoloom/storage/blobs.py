@@ -55,6 +55,9 @@ class BlobStore(Protocol):
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         """A time-limited URL the client can fetch directly, where the store has them."""
 
+    def delete(self, key: str) -> None:
+        """Remove one blob; a missing one is no error."""
+
     def delete_task(self, tenant_id: str, task_id: str) -> None: ...
 
 
@@ -134,6 +137,9 @@ class LocalBlobStore:
 
     def presigned_url(self, key: str, ttl_seconds: int) -> str | None:
         return None
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
 
     def delete_task(self, tenant_id: str, task_id: str) -> None:
         """Remove every file of one task (video, thumbnail, spritesheet, uploaded images)."""
@@ -224,6 +230,11 @@ class ObjectBlobStore:
         import obstore
 
         return str(obstore.sign(self._store, "GET", key, timedelta(seconds=ttl_seconds)))
+
+    def delete(self, key: str) -> None:
+        import obstore
+
+        obstore.delete(self._store, key)  # S3 DELETE of a missing object succeeds
 
     def delete_task(self, tenant_id: str, task_id: str) -> None:
         import obstore

@@ -213,11 +213,21 @@ class Worker:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+            if state.get("published") and outcome in ("completed", "failed"):
+                await self._unpublish(task)
             if self._on_task_end is not None:
                 try:
                     self._on_task_end(task, outcome, time.monotonic() - started, state.get("render_seconds"))
                 except Exception:
                     log.exception("the task-end hook failed for %s", task.id)
+
+    async def _unpublish(self, task: Task) -> None:
+        """The upstream has answered: the clip published for it is no longer served. (Not after a
+        lost lease or a shutdown: the task's next run may still need it.)"""
+        try:
+            await asyncio.to_thread(self._blobs.delete, blob_key(task.tenant_id, task.id, RELAY_INPUT_NAME))
+        except Exception:
+            log.exception("deleting the published input of %s failed; it goes with the task", task.id)
 
     async def _fail(self, task: Task, code: str, message: str) -> None:
         log.warning("task %s failed: %s: %s", task.id, code, message)
@@ -326,9 +336,10 @@ class Worker:
             crf=self.config.crf,
         )
 
-    def _publisher(self, task: Task) -> Callable[[Path, float], str] | None:
+    def _publisher(self, task: Task, state: dict[str, float]) -> Callable[[Path, float], str] | None:
         """``publish(path, ttl_s)`` for the engine: a copy of ``path`` among the task's files
-        (deleted with them) and a signed URL to it on this server; None without a public URL."""
+        and a signed URL to it on this server; None without a public URL. The copy is
+        deleted when the task completes or fails (``_unpublish``)."""
         if not self._public_url or self._secret is None:
             return None
         base, secret = self._public_url, self._secret
@@ -336,6 +347,7 @@ class Worker:
         def publish(path: Path, ttl_s: float) -> str:
             # put_bytes, not put_file: the engine keeps its file (another channel may want it).
             self._blobs.put_bytes(task.tenant_id, task.id, RELAY_INPUT_NAME, path.read_bytes())
+            state["published"] = 1.0
             return base + relay_input_path(secret, task.id, int(time.time() + ttl_s))
 
         return publish
@@ -385,7 +397,7 @@ class Worker:
         def progress(fraction: float) -> None:
             state["progress"] = max(state["progress"], fraction)
 
-        publisher = self._publisher(task)
+        publisher = self._publisher(task, state)
 
         request = RenderRequest(
             task_id=task.id,
