@@ -22,7 +22,7 @@ from tests.support import clip_frame, decode_all, psnr
 from videoloom.core.errors import EngineError, JobCancelled, VideoloomError
 from videoloom.core.models import ModelSpec
 from videoloom.worker.render import RenderOutputs, RenderPlan
-from videoloom.worker.render_process import RenderPool, RenderRequest
+from videoloom.worker.render_process import RenderCallbacks, RenderPool, RenderRequest
 
 MOTION = ModelSpec(name="grok-video-3", engine="motion", id_prefix="grok")
 
@@ -62,20 +62,14 @@ def pool() -> Iterator[RenderPool]:
     pool.close()
 
 
-def callbacks(**overrides: Any) -> dict[str, Any]:
-    return {
-        "progress": lambda fraction: None,
-        "cancelled": threading.Event(),
-        "publish": None,
-        "checkpoint": None,
-        **overrides,
-    }
+def callbacks(**overrides: Any) -> RenderCallbacks:
+    return RenderCallbacks(**{"progress": lambda fraction: None, "cancelled": threading.Event(), **overrides})
 
 
 def test_renders_in_another_process_with_progress(pool: RenderPool, tmp_path: Path) -> None:
     seen: list[float] = []
     job = request(tmp_path, seconds=2)
-    result = pool.run(job, **callbacks(progress=seen.append))
+    result = pool.run(job, callbacks(progress=seen.append))
     assert result.frame_count == 48 and (result.width, result.height) == (320, 180)
     frames, _ = decode_all(job.outputs.video)
     assert len(frames) == 48 and frames[0].shape == (180, 320, 3)
@@ -87,8 +81,8 @@ def test_same_frames_as_a_render_in_this_process(pool: RenderPool, tmp_path: Pat
     from videoloom.worker.render_process import render_request
 
     there, here = request(tmp_path), request(tmp_path)
-    pool.run(there, **callbacks())
-    render_request(here, **callbacks())
+    pool.run(there, callbacks())
+    render_request(here, callbacks())
     a, _ = decode_all(there.outputs.video)
     b, _ = decode_all(here.outputs.video)
     assert len(a) == len(b) == 24
@@ -104,7 +98,7 @@ def test_an_extend_reads_its_source_in_the_child_and_its_logs_come_back(
     source = encode_h264(tmp_path / "src.mp4", [clip_frame(i, 320, 180) for i in range(72)], gop=24)
     job = request(tmp_path, mode="extend", source=source, start_time=2, seconds=1)
     with caplog.at_level(logging.INFO, logger="videoloom"):
-        result = pool.run(job, **callbacks())
+        result = pool.run(job, callbacks())
     # The render ran in the child: its records came over the pipe, tagged with the task.
     (line,) = [r for r in caplog.records if r.getMessage().startswith("smart cut")]
     assert line.process != os.getpid() and line.task_id == "grok:test"  # type: ignore[attr-defined]
@@ -117,10 +111,10 @@ def test_an_extend_reads_its_source_in_the_child_and_its_logs_come_back(
 def test_engine_errors_keep_their_code(pool: RenderPool, tmp_path: Path) -> None:
     broken = ModelSpec(name="broken", engine="motion", id_prefix="b", options={"no_such_option": 1})
     with pytest.raises(VideoloomError) as caught:
-        pool.run(request(tmp_path, spec=broken), **callbacks())
+        pool.run(request(tmp_path, spec=broken), callbacks())
     assert caught.value.code == "engine_config" and "no_such_option" in caught.value.message
     # The process survived the error and renders the next task.
-    assert pool.run(request(tmp_path), **callbacks()).frame_count == 24
+    assert pool.run(request(tmp_path), callbacks()).frame_count == 24
 
 
 def test_cancel_stops_the_render_and_the_process_is_reused(pool: RenderPool, tmp_path: Path) -> None:
@@ -132,9 +126,9 @@ def test_cancel_stops_the_render_and_the_process_is_reused(pool: RenderPool, tmp
 
     started = time.monotonic()
     with pytest.raises(JobCancelled):
-        pool.run(request(tmp_path, seconds=60), **callbacks(progress=progress, cancelled=cancelled))
+        pool.run(request(tmp_path, seconds=60), callbacks(progress=progress, cancelled=cancelled))
     assert time.monotonic() - started < 30  # 60 s of video is far more than that here
-    assert pool.run(request(tmp_path), **callbacks()).frame_count == 24
+    assert pool.run(request(tmp_path), callbacks()).frame_count == 24
 
 
 def test_a_child_killed_mid_render_fails_the_render_and_is_replaced(tmp_path: Path) -> None:
@@ -150,9 +144,9 @@ def test_a_child_killed_mid_render_fails_the_render_and_is_replaced(tmp_path: Pa
                 os.kill(child.process.pid, signal.SIGKILL)
 
         with pytest.raises(EngineError) as caught:
-            pool.run(request(tmp_path, seconds=30), **callbacks(progress=progress))
+            pool.run(request(tmp_path, seconds=30), callbacks(progress=progress))
         assert caught.value.code == "render_process_died" and "signal 9" in caught.value.message
-        assert pool.run(request(tmp_path), **callbacks()).frame_count == 24
+        assert pool.run(request(tmp_path), callbacks()).frame_count == 24
         assert pool._idle[0].process.pid != child.process.pid
     finally:
         pool.close()
@@ -170,7 +164,7 @@ def test_children_exit_when_the_server_is_killed(tmp_path: Path) -> None:
         pool = RenderPool(1)
         pool.start()
         print(pool._idle[0].process.pid, flush=True)
-        pool.run(request(Path({str(tmp_path)!r}), seconds=600), **callbacks())
+        pool.run(request(Path({str(tmp_path)!r}), seconds=600), callbacks())
         """
     )
     server = subprocess.Popen(

@@ -43,7 +43,7 @@ from videoloom.core.models import ModelSpec
 from videoloom.engines.registry import EngineContext, create_engine
 from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult, render
 
-__all__ = ["RenderPool", "RenderRequest", "render_request"]
+__all__ = ["RenderCallbacks", "RenderPool", "RenderRequest", "render_request"]
 
 log = logging.getLogger("videoloom.worker")
 
@@ -73,25 +73,34 @@ Publish = Callable[[Path, float], str]
 Checkpoint = Callable[[Mapping[str, Any]], None]
 
 
-def render_request(
-    request: RenderRequest,
-    *,
-    progress: Callable[[float], None],
-    cancelled: threading.Event,
-    publish: Publish | None,
-    checkpoint: Checkpoint | None,
-) -> RenderResult:
+@dataclass(frozen=True, kw_only=True)
+class RenderCallbacks:
+    """What a render reports to, and asks of, the worker running it (see ``EngineContext``)."""
+
+    progress: Callable[[float], None]
+    cancelled: threading.Event
+    publish: Publish | None = None
+    checkpoint: Checkpoint | None = None
+
+
+def render_request(request: RenderRequest, callbacks: RenderCallbacks) -> RenderResult:
     """Build the model's engine and run the render (in whichever process this is)."""
     context = EngineContext(
         channels=request.channels,
         tmp_dir=request.tmp_dir,
-        publish=publish,
-        checkpoint=checkpoint,
+        publish=callbacks.publish,
+        checkpoint=callbacks.checkpoint,
         resume=request.resume,
     )
     engine = create_engine(request.spec, context)
     try:
-        return render(request.plan, engine, outputs=request.outputs, progress=progress, cancelled=cancelled)
+        return render(
+            request.plan,
+            engine,
+            outputs=request.outputs,
+            progress=callbacks.progress,
+            cancelled=callbacks.cancelled,
+        )
     finally:
         engine.close()
 
@@ -112,17 +121,13 @@ class RenderProcess:
         child_conn.close()  # the child holds its end; ours must not keep the pipe open
         self.broken = False
 
-    def run(
-        self,
-        request: RenderRequest,
-        *,
-        progress: Callable[[float], None],
-        cancelled: threading.Event,
-        publish: Publish | None,
-        checkpoint: Checkpoint | None,
-    ) -> RenderResult:
+    def run(self, request: RenderRequest, callbacks: RenderCallbacks) -> RenderResult:
         """Render in the child; blocks this (worker) thread until it is done."""
-        calls: dict[str, Callable[..., Any] | None] = {"publish": publish, "checkpoint": checkpoint}
+        calls: dict[str, Callable[..., Any] | None] = {
+            "publish": callbacks.publish,
+            "checkpoint": callbacks.checkpoint,
+        }
+        cancelled = callbacks.cancelled
         try:
             self._conn.send(("render", request))
             cancel_deadline: float | None = None
@@ -139,7 +144,7 @@ class RenderProcess:
                 message = self._conn.recv()
                 kind = message[0]
                 if kind == "progress":
-                    progress(message[1])
+                    callbacks.progress(message[1])
                 elif kind == "log":
                     _replay_log(message[1])
                 elif kind == "call":
@@ -196,7 +201,7 @@ class RenderPool:
                     return
                 self._idle.append(process)
 
-    def run(self, request: RenderRequest, **callbacks: Any) -> RenderResult:
+    def run(self, request: RenderRequest, callbacks: RenderCallbacks) -> RenderResult:
         """Render on an idle process (a new one when none is); blocks until done."""
         with self._lock:
             if self._closed:
@@ -207,7 +212,7 @@ class RenderPool:
                 process.close()
             process = RenderProcess(self._context)
         try:
-            return process.run(request, **callbacks)
+            return process.run(request, callbacks)
         finally:
             with self._lock:
                 keep = not process.broken and not self._closed and len(self._idle) < self._size
@@ -374,10 +379,12 @@ def _run_job(link: _ChildLink, request: RenderRequest, cancelled: threading.Even
     try:
         result = render_request(
             request,
-            progress=progress,
-            cancelled=cancelled,
-            publish=publish if request.can_publish else None,
-            checkpoint=checkpoint,
+            RenderCallbacks(
+                progress=progress,
+                cancelled=cancelled,
+                publish=publish if request.can_publish else None,
+                checkpoint=checkpoint,
+            ),
         )
     except JobCancelled as exc:
         link.send(("failed", "cancelled", exc.code, exc.message, exc.param, None))

@@ -41,7 +41,7 @@ from videoloom.storage.blobs import RELAY_INPUT_NAME, BlobStore, blob_key
 from videoloom.storage.repository import TaskRepository
 from videoloom.storage.usage import usage_row
 from videoloom.worker.render import RenderOutputs, RenderPlan, RenderResult
-from videoloom.worker.render_process import RenderPool, RenderRequest, render_request
+from videoloom.worker.render_process import RenderCallbacks, RenderPool, RenderRequest, render_request
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -409,12 +409,12 @@ class Worker:
             resume=task.engine_report or None,  # only an earlier run of this task wrote it
             can_publish=publisher is not None,
         )
-        callbacks: dict[str, Any] = {
-            "progress": progress,
-            "cancelled": cancelled,
-            "publish": publisher,
-            "checkpoint": self._checkpointer(task, asyncio.get_running_loop(), cancelled),
-        }
+        callbacks = RenderCallbacks(
+            progress=progress,
+            cancelled=cancelled,
+            publish=publisher,
+            checkpoint=self._checkpointer(task, asyncio.get_running_loop(), cancelled),
+        )
 
         def work() -> RenderResult:
             with contextlib.ExitStack() as stack:
@@ -423,8 +423,8 @@ class Worker:
                     local = stack.enter_context(self._blobs.local_copy(source_key, self.config.tmp_dir))
                     job = dataclasses.replace(request, plan=dataclasses.replace(plan, source=local))
                 if self._pool is not None:
-                    return self._pool.run(job, **callbacks)
-                return render_request(job, **callbacks)
+                    return self._pool.run(job, callbacks)
+                return render_request(job, callbacks)
 
         keys = {
             "video_key": blob_key(task.tenant_id, task.id, "video.mp4"),
