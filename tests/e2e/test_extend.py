@@ -174,3 +174,38 @@ def test_signed_url_is_bound_to_its_video_and_expiry(alice: httpx.Client, source
     assert response.json()["error"]["code"] == "invalid_signature"
     thumb = httpx.get(url.copy_merge_params({"variant": "thumbnail"}))
     assert thumb.status_code == 401  # a video signature does not open the thumbnail
+
+
+def test_an_extend_keeps_the_sound_of_the_kept_part(alice: httpx.Client, tmp_path: Path) -> None:
+    """A WebM with Opus sound: stored as H.264 + AAC; extended at second 2, the output has the
+    first 2 s of that sound (then silence under the new part), in an MP4 browsers play."""
+    from tests.media.sources import SOUND_RATE, decode_audio, dominant_hz, encode_with_sound
+    from tests.support import clip_frame
+
+    clip = encode_with_sound(
+        tmp_path / "talk.webm",
+        [clip_frame(i, 320, 180) for i in range(72)],
+        tone_hz=660,
+        container="webm",
+        video_codec="libvpx-vp9",
+        audio_codec="libopus",
+    )
+    source = upload(alice, clip)
+    done = wait_for_task(
+        alice,
+        alice.post(
+            f"/v1/videos/{source['id']}/extend",
+            json={"model": "grok-video-3", "prompt": "on", "start_time": 2, "duration": 1},
+        ).json()["id"],
+    )
+    assert done["status"] == "completed", done
+    video = httpx.get(done["video_url"], timeout=60, follow_redirects=True).content
+    (tmp_path / "out.mp4").write_bytes(video)
+    frames, _ = decode_all(video)
+    assert len(frames) == 72
+    sound = decode_audio(tmp_path / "out.mp4")
+    assert sound is not None, "the sound was dropped"
+    samples, start, codec = sound
+    assert codec == "aac" and abs(start) <= 0.03
+    assert 2.0 - 0.03 <= samples.shape[1] / SOUND_RATE <= 2.0 + 0.03
+    assert dominant_hz(samples[:, SOUND_RATE // 2 : SOUND_RATE * 3 // 2]) == pytest.approx(660, abs=2)

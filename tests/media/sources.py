@@ -18,7 +18,19 @@ import numpy as np
 
 from videoloom.media import rgb_to_yuv420p
 
-__all__ = ["decode", "decoder_errors", "encode_h264", "has_b_frames", "moov_before_mdat", "packets"]
+__all__ = [
+    "decode",
+    "decode_audio",
+    "decoder_errors",
+    "dominant_hz",
+    "encode_h264",
+    "encode_with_sound",
+    "has_b_frames",
+    "moov_before_mdat",
+    "packets",
+]
+
+SOUND_RATE = 48_000
 
 
 def encode_h264(
@@ -48,6 +60,73 @@ def encode_h264(
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def encode_with_sound(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    *,
+    tone_hz: float = 440.0,
+    sound_seconds: float | None = None,
+    sound_delay: float = 0.0,
+    container: str = "mp4",
+    video_codec: str = "libx264",
+    audio_codec: str = "aac",
+    fps: int = 24,
+) -> Path:
+    """A clip with a sine tone as its sound (AAC in MP4, or e.g. Opus in WebM), muxed in time order.
+
+    ``sound_seconds`` defaults to the video's length; ``sound_delay`` starts the sound later."""
+    height, width = frames[0].shape[:2]
+    total = round((sound_seconds if sound_seconds is not None else len(frames) / fps) * SOUND_RATE)
+    delay = round(sound_delay * SOUND_RATE)
+    with av.open(str(path), mode="w", format=container) as out:
+        video = out.add_stream(video_codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = out.add_stream(audio_codec, rate=SOUND_RATE, layout="stereo")
+        chunk = 1024 if audio_codec == "aac" else 960
+        index, written = 0, 0
+        while index < len(frames) or written < total:
+            if index < len(frames) and (written >= total or index * SOUND_RATE / fps <= delay + written):
+                frame = av.VideoFrame.from_ndarray(frames[index], format="rgb24")
+                frame.pts, frame.time_base = index, Fraction(1, fps)
+                for packet in video.encode(frame):
+                    out.mux(packet)
+                index += 1
+                continue
+            count = min(chunk, total - written)
+            t = np.arange(written, written + count) / SOUND_RATE
+            wave = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            sound = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+            sound.sample_rate, sound.pts = SOUND_RATE, delay + written
+            for packet in audio.encode(sound):
+                out.mux(packet)
+            written += count
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, float, str] | None:
+    """The first audio track as (channels × samples float array, start in seconds, codec), or None."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        chunks, start = [], None
+        for frame in container.decode(stream):
+            if start is None:
+                start = float(frame.pts * frame.time_base)
+            chunks.append(frame.to_ndarray())
+        return np.concatenate(chunks, axis=1), start or 0.0, stream.codec_context.name
+
+
+def dominant_hz(samples: np.ndarray, rate: int = SOUND_RATE) -> float:
+    """The loudest frequency of a mono or multi-channel signal, to the nearest Hz."""
+    mono = samples.mean(axis=0) if samples.ndim == 2 else samples
+    spectrum = np.abs(np.fft.rfft(mono))
+    return float(np.argmax(spectrum) * rate / len(mono))
 
 
 def decode(path: Path) -> tuple[list[np.ndarray], Any, int, list[str]]:

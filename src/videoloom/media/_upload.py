@@ -4,8 +4,10 @@ Already H.264 yuv420p with an even size: the packets are copied into a fresh
 MP4 (``+faststart``), which is fast and lossless. Anything else (VP9, AV1,
 HEVC, ProRes, 10-bit or full-range H.264, odd sizes) is decoded and
 re-encoded with ``VideoWriter`` at the same frame rate; odd sizes lose their
-last row/column. Audio, subtitles and metadata (including rotation) are
-dropped: the outputs feed video generation, which is silent.
+last row/column. The first audio track is kept (``add_audio``: AAC copied,
+anything else encoded to AAC, cut at the video's end), so an extend can keep
+the sound of the part it keeps. Subtitles and metadata (including rotation) are
+dropped.
 
 Either way every packet is decoded once, so a truncated or corrupt upload is
 refused (``MediaError``) here rather than failing later in a worker.
@@ -21,6 +23,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from videoloom.core.errors import MediaError
+from videoloom.media._audio import add_audio
 from videoloom.media._container import AV_ERRORS, frame_rate, open_input, video_stream
 from videoloom.media._probe import VideoInfo, probe
 from videoloom.media._transform import fit_frame
@@ -39,6 +42,7 @@ def normalize_upload(src_path: str | os.PathLike[str], dst_path: str | os.PathLi
     a complete, decodable MP4/MOV/WebM/Matroska video; ``dst_path`` is then removed.
     """
     dst = os.fspath(dst_path)
+    silent = dst + ".video.mp4"
     try:
         with open_input(src_path) as container:
             stream = video_stream(container)
@@ -46,16 +50,21 @@ def normalize_upload(src_path: str | os.PathLike[str], dst_path: str | os.PathLi
             stream.codec_context.thread_type = "AUTO"
             try:
                 if ctx.name == "h264" and ctx.pix_fmt == "yuv420p" and _even(ctx.width, ctx.height):
-                    _remux(container, stream, dst)
+                    _remux(container, stream, silent)
                 else:
-                    _reencode(container, stream, dst)
+                    _reencode(container, stream, silent)
             except AV_ERRORS as exc:
                 raise MediaError(f"the video cannot be decoded: {exc}") from exc
+        if not add_audio(silent, src_path, dst, until=probe(silent).duration):
+            os.replace(silent, dst)
         return probe(dst)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(dst)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(silent)
 
 
 def _even(width: int, height: int) -> bool:

@@ -11,6 +11,8 @@ only the frames from there to the cut are decoded and re-encoded, then the
 engine's frames are appended. Its cost grows with the new seconds, not with the
 source's length. Anything else re-encodes the kept part (``_frames``), passing
 decoded YUV straight to the encoder when no resize or colour change is needed.
+An extend of a source with sound then gets the kept part's sound back
+(``media.add_audio``, a remux).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from videoloom.media import (
     SmartCutWriter,
     Spritesheet,
     VideoWriter,
+    add_audio,
     fit_frame,
     iter_frames,
     iter_video_frames,
@@ -379,6 +382,17 @@ def _render_smart_cut(
     return sink.written
 
 
+def _keep_sound(plan: RenderPlan, video: Path) -> None:
+    """An extend of a video with sound keeps the sound of the kept part; the new seconds are
+    silent (engines make pictures only). A remux: the video's packets are copied."""
+    if plan.source is None:
+        return
+    keep = _keep(plan, probe(plan.source).frame_count)
+    with_sound = video.with_name(video.stem + "-sound.mp4")
+    if add_audio(video, plan.source, with_sound, until=float(keep / plan.fps)):
+        os.replace(with_sound, video)
+
+
 def _yield_cpu_to_the_api() -> None:
     """Lower this render thread's CPU priority (once; unprivileged, so it cannot be raised back)."""
     if sys.platform != "linux" or threading.current_thread() is threading.main_thread():
@@ -448,6 +462,8 @@ def render(
                 sink.put(frame)
         sink.finish(outputs)
         written = sink.written
+    if plan.mode == "extend":
+        _keep_sound(plan, outputs.video)
     reported(1.0)
     return RenderResult(
         frame_count=written,
