@@ -67,21 +67,24 @@ def encode_with_sound(
     frames: Sequence[np.ndarray],
     *,
     tone_hz: float = 440.0,
+    tones: Sequence[tuple[float, float]] = (),
     sound_seconds: float | None = None,
     sound_delay: float = 0.0,
     container: str = "mp4",
     video_codec: str = "libx264",
     audio_codec: str = "aac",
     fps: int = 24,
+    video_options: dict[str, str] | None = None,
 ) -> Path:
     """A clip with a sine tone as its sound (AAC in MP4, or e.g. Opus in WebM), muxed in time order.
 
-    ``sound_seconds`` defaults to the video's length; ``sound_delay`` starts the sound later."""
+    ``tones``: ``(until_second, hz)`` pieces instead of one ``tone_hz`` (the last one lasts to the
+    end). ``sound_seconds`` defaults to the video's length; ``sound_delay`` starts the sound later."""
     height, width = frames[0].shape[:2]
     total = round((sound_seconds if sound_seconds is not None else len(frames) / fps) * SOUND_RATE)
     delay = round(sound_delay * SOUND_RATE)
     with av.open(str(path), mode="w", format=container) as out:
-        video = out.add_stream(video_codec, rate=fps)
+        video = out.add_stream(video_codec, rate=fps, options=video_options or {})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         audio = out.add_stream(audio_codec, rate=SOUND_RATE, layout="stereo")
         chunk = 1024 if audio_codec == "aac" else 960
@@ -96,7 +99,12 @@ def encode_with_sound(
                 continue
             count = min(chunk, total - written)
             t = np.arange(written, written + count) / SOUND_RATE
-            wave = (0.3 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            hz = np.full(count, tone_hz)
+            for until, piece_hz in reversed(tones):
+                hz[t < until] = piece_hz
+            if tones:
+                hz[t >= tones[-1][0]] = tones[-1][1]
+            wave = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
             sound = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
             sound.sample_rate, sound.pts = SOUND_RATE, delay + written
             for packet in audio.encode(sound):

@@ -24,7 +24,7 @@ from tests.media.sources import (
 )
 from tests.support import clip_frame
 from videoloom.engines.motion import MotionEngine
-from videoloom.media import add_audio, has_audio, normalize_upload
+from videoloom.media import SoundSegment, add_audio, has_audio, normalize_upload
 from videoloom.worker.render import RenderOutputs, RenderPlan, render
 
 W, H = 320, 180
@@ -60,7 +60,7 @@ def seconds(samples: np.ndarray) -> float:
 def test_add_audio_copies_aac_and_cuts_it_before_the_cut(with_sound: dict[str, Path], tmp_path: Path) -> None:
     picture = with_sound["silent"]  # 96 frames, no sound
     out = tmp_path / "out.mp4"
-    assert add_audio(picture, with_sound["aac"], out, until=2.0)
+    assert add_audio(picture, out, [SoundSegment(with_sound["aac"], end=2.0)])
     sound = decode_audio(out)
     assert sound is not None and sound[2] == "aac"
     samples, start, _ = sound
@@ -75,29 +75,56 @@ def test_add_audio_copies_aac_and_cuts_it_before_the_cut(with_sound: dict[str, P
 
 def test_add_audio_encodes_other_codecs_to_aac(with_sound: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    assert add_audio(with_sound["silent"], with_sound["opus"], out)
+    assert add_audio(with_sound["silent"], out, [SoundSegment(with_sound["opus"])])
     samples, start, codec = decode_audio(out)  # type: ignore[misc]
     assert codec == "aac" and start == pytest.approx(0, abs=0.03)
     assert 4.0 - 0.03 <= seconds(samples) <= 4.0 + 0.03
     assert dominant_hz(samples[:, SOUND_RATE : 2 * SOUND_RATE]) == pytest.approx(660, abs=2)
-    assert add_audio(with_sound["silent"], with_sound["opus"], out, until=1.5)
+    assert add_audio(with_sound["silent"], out, [SoundSegment(with_sound["opus"], end=1.5)])
     cut, _, _ = decode_audio(out)  # type: ignore[misc]
     assert 1.5 - 0.03 <= seconds(cut) <= 1.5 + 0.03
 
 
 def test_sound_that_starts_late_stays_in_sync(with_sound: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    assert add_audio(with_sound["silent"], with_sound["late"], out)
+    assert add_audio(with_sound["silent"], out, [SoundSegment(with_sound["late"])])
     _, start, _ = decode_audio(out)  # type: ignore[misc]
     assert start == pytest.approx(1.0, abs=0.03)
 
 
 def test_no_sound_no_track(with_sound: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    assert not add_audio(with_sound["aac"], with_sound["silent"], out)
+    assert not add_audio(with_sound["aac"], out, [SoundSegment(with_sound["silent"])])
     assert not out.exists()
-    assert not add_audio(with_sound["silent"], with_sound["late"], out, until=0.5)  # none before the cut
+    none_before_the_cut = [SoundSegment(with_sound["late"], end=0.5)]
+    assert not add_audio(with_sound["silent"], out, none_before_the_cut)
     assert not out.exists()
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+def test_segments_are_placed_in_time_with_silence_between(
+    with_sound: dict[str, Path], tmp_path: Path
+) -> None:
+    """An extend's kept sound, then a relay's new sound after the cut; a gap is silence."""
+    out = tmp_path / "out.mp4"
+    kept = SoundSegment(with_sound["aac"], end=2.0)
+    new = SoundSegment(with_sound["opus"], start=1.0, end=3.0, at=2.0)  # 660 Hz from its second 1
+    assert add_audio(with_sound["silent"], out, [new, kept])  # any order: placed by ``at``
+    samples, start, codec = decode_audio(out)  # type: ignore[misc]
+    assert codec == "aac" and start == pytest.approx(0, abs=0.03)
+    assert abs(seconds(samples) - 4.0) <= 0.05
+    assert dominant_hz(samples[:, SOUND_RATE // 2 : SOUND_RATE * 3 // 2]) == pytest.approx(440, abs=2)
+    assert dominant_hz(samples[:, SOUND_RATE * 5 // 2 : SOUND_RATE * 7 // 2]) == pytest.approx(660, abs=2)
+
+    late = SoundSegment(with_sound["late"], start=1.0, at=1.5)  # its sound starts at its second 1
+    assert add_audio(with_sound["silent"], out, [late])
+    samples, _, _ = decode_audio(out)  # type: ignore[misc]
+    assert rms(samples[:, SOUND_RATE // 10 : SOUND_RATE * 14 // 10]) < 0.01  # silence before 1.5 s
+    assert rms(samples[:, SOUND_RATE * 2 : SOUND_RATE * 3]) > 0.1
+    assert dominant_hz(samples[:, SOUND_RATE * 2 : SOUND_RATE * 3]) == pytest.approx(440, abs=2)
 
 
 def test_uploads_keep_their_sound(with_sound: dict[str, Path], tmp_path: Path) -> None:

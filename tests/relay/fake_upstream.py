@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +40,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from tests.media.sources import encode_with_sound
 from tests.support import decode_all, free_port
-from videoloom.media import VideoWriter
 
 FPS = 24
 SIZE = (320, 180)
@@ -64,12 +63,22 @@ def upstream_frame(index: int, width: int, height: int) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def write_mp4(path: Path, frames: list[np.ndarray]) -> Path:
-    height, width = frames[0].shape[:2]
-    with VideoWriter(path, width=width, height=height, fps=Fraction(FPS), preset="ultrafast", crf=14) as out:
-        for frame in frames:
-            out.write(frame)
-    return path
+SENT_HZ = 550
+"""The sound of the part of an answer that repeats the clip it was sent (whole-clip answers)."""
+NEW_HZ = 880
+"""The sound of what the upstream made."""
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], *, sent: int = 0) -> Path:
+    """H.264 + AAC, as xAI and OpenAI answer: a ``SENT_HZ`` tone under the first ``sent`` frames
+    (the clip it was sent, where it answers the whole clip), ``NEW_HZ`` under the new ones."""
+    return encode_with_sound(
+        path,
+        frames,
+        tones=[(sent / FPS, SENT_HZ), (len(frames) / FPS, NEW_HZ)],
+        fps=FPS,
+        video_options={"preset": "ultrafast", "crf": "14"},
+    )
 
 
 @dataclass
@@ -140,9 +149,9 @@ class FakeUpstreams:
                 )
             return None
 
-        def new_job(frames: list[np.ndarray], seconds: int) -> str:
+        def new_job(frames: list[np.ndarray], seconds: int, *, sent: int = 0) -> str:
             job_id = f"{channel.kind}-{uuid.uuid4().hex[:12]}"
-            path = write_mp4(self._dir / f"{job_id}.mp4", frames)
+            path = write_mp4(self._dir / f"{job_id}.mp4", frames, sent=sent)
             channel.jobs[job_id] = {
                 "path": path,
                 "polls": 0,
@@ -204,7 +213,7 @@ class FakeUpstreams:
                 return JSONResponse({"error": "input clip must be 2-15 s, duration 2-10 s"}, status_code=400)
             height, width = sent[0].shape[:2]
             new = [upstream_frame(i, width, height) for i in range(int(body["duration"]) * FPS)]
-            return JSONResponse({"request_id": new_job(sent + new, int(body["duration"]))})
+            return JSONResponse({"request_id": new_job(sent + new, int(body["duration"]), sent=len(sent))})
 
         async def xai_status(request: Request) -> Response:
             if not authorised(request):
@@ -278,7 +287,8 @@ class FakeUpstreams:
             sent = channel.uploads[video_id]
             height, width = sent[0].shape[:2]
             new = [upstream_frame(i, width, height) for i in range(int(body["duration"]) * FPS)]
-            return JSONResponse(video_object(new_job(sent + new, int(body["duration"])), "queued", 0))
+            job_id = new_job(sent + new, int(body["duration"]), sent=len(sent))
+            return JSONResponse(video_object(job_id, "queued", 0))
 
         async def openai_status(request: Request) -> Response:
             if not authorised(request):

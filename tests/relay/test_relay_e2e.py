@@ -20,7 +20,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.relay.fake_upstream import SIZE, Channel, FakeUpstreams, upstream_frame
+from tests.media.sources import SOUND_RATE, decode_audio, dominant_hz
+from tests.relay.fake_upstream import NEW_HZ, SIZE, Channel, FakeUpstreams, upstream_frame
 from tests.support import ServerProcess, decode_all, make_clip, psnr, upload, wait_for_task
 from videoloom.core.signing import sign_content
 from videoloom.media import fit_frame
@@ -162,6 +163,26 @@ def _video(client: httpx.Client, task: dict[str, Any]) -> tuple[list[np.ndarray]
     return decode_all(response.content)
 
 
+def _sound(client: httpx.Client, task: dict[str, Any], tmp_path: Path) -> np.ndarray:
+    """The output's sound (channels × samples at 48 kHz); fails when it has none."""
+    path = tmp_path / f"{task['id'].replace(':', '_')}.mp4"
+    path.write_bytes(client.get(f"/v1/videos/{task['id']}/content").content)
+    sound = decode_audio(path)
+    assert sound is not None, "the output has no sound"
+    samples, start, codec = sound
+    assert codec == "aac" and abs(start) <= 0.03
+    return samples
+
+
+def _hz_between(samples: np.ndarray, start: float, end: float) -> float:
+    return dominant_hz(samples[:, round(start * SOUND_RATE) : round(end * SOUND_RATE)])
+
+
+def _silent_between(samples: np.ndarray, start: float, end: float) -> bool:
+    part = samples[:, round(start * SOUND_RATE) : round(end * SOUND_RATE)].astype(np.float64)
+    return float(np.sqrt(np.mean(part**2))) < 0.01
+
+
 def _extend(
     client: httpx.Client, model: str, source_id: str, *, start_time: int, seconds: int
 ) -> dict[str, Any]:
@@ -189,7 +210,7 @@ def _matches_upstream(frames: list[np.ndarray], made_at: tuple[int, int]) -> flo
 
 
 def test_create_relays_to_xai_and_stores_the_result_locally(
-    alice: httpx.Client, fakes: FakeUpstreams
+    alice: httpx.Client, fakes: FakeUpstreams, tmp_path: Path
 ) -> None:
     done = _create(alice, "grok-relay", duration=2)
     assert done["status"] == "completed", done
@@ -206,10 +227,14 @@ def test_create_relays_to_xai_and_stores_the_result_locally(
     assert worst >= UPSTREAM_MATCH_DB, f"the output is not the upstream's video: {worst:.1f} dB"
     thumbnail = alice.get(f"/v1/videos/{done['id']}/content", params={"variant": "thumbnail"})
     assert thumbnail.status_code == 200 and thumbnail.headers["content-type"] == "image/jpeg"
+    # The upstream's sound comes with its pictures.
+    sound = _sound(alice, done, tmp_path)
+    assert abs(sound.shape[1] / SOUND_RATE - 2.0) <= 0.03
+    assert _hz_between(sound, 0.5, 1.5) == pytest.approx(NEW_HZ, abs=2)
 
 
 def test_extend_mid_source_through_an_append_only_xai_upstream(
-    alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path
+    alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path, tmp_path: Path
 ) -> None:
     source = upload(alice, source_clip)
     source_frames = decode_all(source_clip)[0]
@@ -233,10 +258,16 @@ def test_extend_mid_source_through_an_append_only_xai_upstream(
     assert _matches_upstream(new, (640, 360)) >= UPSTREAM_MATCH_DB, "the new part is not the upstream's"
     # …and not the rest of the source (frames 96+ of the source were cut off).
     assert psnr(new[10], source_frames[106]) < 20
+    # The source is silent; the new seconds have the sound of the upstream's new part, not of
+    # the clip it repeated at the start of its answer.
+    sound = _sound(alice, done, tmp_path)
+    assert _silent_between(sound, 0.1, 3.9)
+    assert _hz_between(sound, 4.5, 5.5) == pytest.approx(NEW_HZ, abs=2)
+    assert abs(sound.shape[1] / SOUND_RATE - 6.0) <= 0.05
 
 
 def test_openai_kind_creates_and_extends(
-    alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path
+    alice: httpx.Client, fakes: FakeUpstreams, source_clip: Path, tmp_path: Path
 ) -> None:
     upstream = fakes.channels["openai-main"]
     created = _create(alice, "openai-relay", duration=1)
@@ -260,6 +291,8 @@ def test_openai_kind_creates_and_extends(
     source_frames = decode_all(source_clip)[0]
     assert min(psnr(frames[i], source_frames[i]) for i in range(72)) >= 35
     assert _matches_upstream(frames[72:], (640, 360)) >= UPSTREAM_MATCH_DB
+    sound = _sound(alice, extended, tmp_path)  # an answer of the new part only: its sound from 0
+    assert _silent_between(sound, 0.1, 2.9) and _hz_between(sound, 3.5, 4.5) == pytest.approx(NEW_HZ, abs=2)
 
 
 def test_an_extend_of_a_long_source_sends_only_the_last_15_seconds_before_the_cut(

@@ -80,6 +80,7 @@ def test_a_cancel_stops_the_poll_loop(
         list(engine.generate(job, progress))
     assert job.report["channel"] == "stuck"
     assert stuck.channels["stuck"].jobs[job.report["upstream_request_id"]]["polls"] >= 2
+    engine.close()
     assert list(tmp_path.iterdir()) == []  # no scratch file left behind
 
 
@@ -149,6 +150,9 @@ def test_a_rerun_resumes_the_checkpointed_request_and_never_submits_again(
     assert job.report["upstream_request_id"] == request_id and job.report["resumed"] is True
     assert upstream.jobs[request_id]["polls"] > PENDING_POLLS and upstream.downloads == downloads + 1
     assert later == []  # nothing new was submitted, so nothing new to record
+    # The upstream's video is kept until the engine is closed: its sound is muxed after the frames.
+    assert job.sound.path is not None and job.sound.path.exists() and job.sound.offset == 0
+    second.close()
     assert list(tmp_path.iterdir()) == []
 
 

@@ -25,13 +25,27 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-__all__ = ["EditJob", "Engine", "ExtendJob", "GenerateJob", "ProgressCallback"]
+__all__ = ["EditJob", "Engine", "ExtendJob", "GenerateJob", "NewSound", "ProgressCallback"]
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction of the job done, 0.0 to 1.0, as often as the engine likes.
 
 It raises ``core.errors.JobCancelled`` once the task is cancelled or its lease is
 lost: engines that work in long steps call it between steps and let that propagate."""
+
+
+@dataclass(kw_only=True)
+class NewSound:
+    """Where an engine whose frames come with sound (a relay's upstream video) leaves it.
+
+    ``path``: a media file whose first audio track goes with the yielded frames, the first
+    of them at ``offset`` seconds into the file (after its first video frame). The file must
+    exist until the engine is closed: the render pipeline muxes it after the last frame.
+    Engines that make pictures only leave ``path`` None: the new frames are silent.
+    """
+
+    path: Path | None = None
+    offset: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +62,8 @@ class GenerateJob:
     report: dict[str, Any] = field(default_factory=dict)
     """The engine may fill this with what should be recorded on the task (JSON values),
     e.g. which upstream channel served it; the worker stores it as the output's ``engine``."""
+    sound: NewSound = field(default_factory=NewSound)
+    """The new frames' sound, where the engine has some (``NewSound``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

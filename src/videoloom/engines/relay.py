@@ -88,6 +88,9 @@ class RelayEngine:
         self._publish = publish
         self._checkpoint = checkpoint
         self._resume = resume
+        self._files = ExitStack()
+        """Scratch files (the cut clip, the upstream's video): kept until ``close``, because the
+        render pipeline muxes the upstream's sound from its video after the last frame."""
 
     # --- the Engine protocol ------------------------------------------------------------
 
@@ -106,9 +109,9 @@ class RelayEngine:
                 image=image,
             )
 
-        with ExitStack() as files:
-            result, _ = self._relay(submit, job.report, progress, files)
-            yield from _resampled(result, job, skip_seconds=0.0, progress=progress)
+        result, _ = self._relay(submit, job.report, progress, self._files)
+        job.sound.path, job.sound.offset = result, 0.0  # the upstream's sound goes with its frames
+        yield from _resampled(result, job, skip_seconds=0.0, progress=progress)
 
     def extend(self, job: ExtendJob, progress: ProgressCallback) -> Iterator[np.ndarray]:
         if job.source is None:
@@ -133,31 +136,32 @@ class RelayEngine:
         clip_frames = min(job.keep_frames, math.floor(XAI_MAX_CLIP_S * job.fps))
         clip_seconds = float(clip_frames / job.fps)
         job.report["clip_seconds"] = round(clip_seconds, 3)
-        with ExitStack() as files:
-            # Cut (and publish) at the first submit: a resumed request needs neither.
-            clip: dict[str, Any] = {}
+        # Cut (and publish) at the first submit: a resumed request needs neither.
+        clip: dict[str, Any] = {}
 
-            def submit(client: UpstreamClient, upstream_model: str) -> str:
-                if "path" not in clip:
-                    clip["path"] = self._cut_clip(job, clip_frames, files)
-                if client.channel.transport == "signed_url" and "url" not in clip:
-                    clip["url"] = self._published(clip["path"])
-                return client.submit_extend(
-                    model=upstream_model,
-                    prompt=job.prompt,
-                    seconds=asked_of(client.channel),
-                    clip=clip["path"],
-                    clip_url=clip.get("url"),
-                )
+        def submit(client: UpstreamClient, upstream_model: str) -> str:
+            if "path" not in clip:
+                clip["path"] = self._cut_clip(job, clip_frames, self._files)
+            if client.channel.transport == "signed_url" and "url" not in clip:
+                clip["url"] = self._published(clip["path"])
+            return client.submit_extend(
+                model=upstream_model,
+                prompt=job.prompt,
+                seconds=asked_of(client.channel),
+                clip=clip["path"],
+                clip_url=clip.get("url"),
+            )
 
-            result, channel = self._relay(submit, job.report, progress, files)
-            # An upstream may answer the whole extended clip or only its new part: the
-            # returned length tells which. Only the new frames follow the kept part.
-            returned = probe(result).duration
-            new = asked_of(channel)
-            whole = abs(returned - (clip_seconds + new)) < abs(returned - new)
-            job.report["upstream_returned"] = "whole_clip" if whole else "new_part"
-            yield from _resampled(result, job, skip_seconds=clip_seconds if whole else 0.0, progress=progress)
+        result, channel = self._relay(submit, job.report, progress, self._files)
+        # An upstream may answer the whole extended clip or only its new part: the
+        # returned length tells which. Only the new frames (and their sound) follow the kept part.
+        returned = probe(result).duration
+        new = asked_of(channel)
+        whole = abs(returned - (clip_seconds + new)) < abs(returned - new)
+        job.report["upstream_returned"] = "whole_clip" if whole else "new_part"
+        skip = clip_seconds if whole else 0.0
+        job.sound.path, job.sound.offset = result, skip
+        yield from _resampled(result, job, skip_seconds=skip, progress=progress)
 
     def edit(self, job: EditJob, progress: ProgressCallback) -> Iterator[np.ndarray]:
         raise EngineError("the relay engine does not edit videos", code="unsupported")
@@ -166,7 +170,7 @@ class RelayEngine:
         return []  # edits are refused at create time, with the usual clear message
 
     def close(self) -> None:
-        pass
+        self._files.close()
 
     # --- steps --------------------------------------------------------------------------
 

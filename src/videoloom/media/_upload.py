@@ -23,7 +23,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from videoloom.core.errors import MediaError
-from videoloom.media._audio import add_audio
+from videoloom.media._audio import SoundSegment, add_audio
 from videoloom.media._container import AV_ERRORS, frame_rate, open_input, video_stream
 from videoloom.media._probe import VideoInfo, probe
 from videoloom.media._transform import fit_frame
@@ -55,7 +55,7 @@ def normalize_upload(src_path: str | os.PathLike[str], dst_path: str | os.PathLi
                     _reencode(container, stream, silent)
             except AV_ERRORS as exc:
                 raise MediaError(f"the video cannot be decoded: {exc}") from exc
-        if not add_audio(silent, src_path, dst, until=probe(silent).duration):
+        if not add_audio(silent, dst, [SoundSegment(src_path, end=probe(silent).duration)]):
             os.replace(silent, dst)
         return probe(dst)
     except BaseException:

@@ -33,7 +33,7 @@ import numpy as np
 
 from videoloom.core.errors import JobCancelled
 from videoloom.core.geometry import output_size
-from videoloom.engines.base import EditJob, Engine, ExtendJob, GenerateJob
+from videoloom.engines.base import EditJob, Engine, ExtendJob, GenerateJob, NewSound
 from videoloom.media import (
     BT709,
     ColourTags,
@@ -41,6 +41,7 @@ from videoloom.media import (
     NoSmartCut,
     SmartCut,
     SmartCutWriter,
+    SoundSegment,
     Spritesheet,
     VideoWriter,
     add_audio,
@@ -137,10 +138,11 @@ def _keep(plan: RenderPlan, frame_count: int) -> int:
     return min(keep, frame_count)
 
 
-def _job(plan: RenderPlan, work: tuple[int, int], report: dict[str, Any]) -> GenerateJob:
+def _job(plan: RenderPlan, work: tuple[int, int], report: dict[str, Any], sound: NewSound) -> GenerateJob:
     work_w, work_h = work
     return GenerateJob(
         report=report,
+        sound=sound,
         width=work_w,
         height=work_h,
         fps=plan.fps,
@@ -157,12 +159,13 @@ def _frames(
     work: tuple[int, int],
     progress: Callable[[float], None],
     report: dict[str, Any],
+    sound: NewSound,
 ) -> tuple[Iterator[Frame], int, ColourTags]:
     """The output's frames (re-encoding any kept part), how many are expected (for sampling),
     and the colour description to write."""
     work_w, work_h = work
     new_frames = _new_frames(plan)
-    job = _job(plan, work, report)
+    job = _job(plan, work, report, sound)
     if plan.mode == "generate":
         return engine.generate(job, progress), new_frames, BT709
     if plan.source is None:
@@ -331,6 +334,7 @@ def _render_smart_cut(
     cancelled: threading.Event,
     gop_size: int,
     report: dict[str, Any],
+    sound: NewSound,
 ) -> int:
     """Copy ``[0, K)``, re-encode ``[K, keep)`` and the engine's frames; returns the frame count."""
     new_frames = _new_frames(plan)
@@ -370,7 +374,7 @@ def _render_smart_cut(
             if done % 12 == 0:
                 progress(done / work_units)
         job = ExtendJob(
-            **vars(_job(plan, (cut.width, cut.height), report)),
+            **vars(_job(plan, (cut.width, cut.height), report, sound)),
             context=tuple(context),
             source=plan.source,
             keep_frames=keep,
@@ -382,14 +386,22 @@ def _render_smart_cut(
     return sink.written
 
 
-def _keep_sound(plan: RenderPlan, video: Path) -> None:
-    """An extend of a video with sound keeps the sound of the kept part; the new seconds are
-    silent (engines make pictures only). A remux: the video's packets are copied."""
-    if plan.source is None:
+def _add_sound(plan: RenderPlan, new: NewSound, video: Path, frame_count: int) -> None:
+    """The output's sound, a remux after the pictures: an extend keeps its source's sound up to
+    the cut; the new frames get the engine's sound where it has some (a relay's upstream
+    video), else they are silent. Edits are silent (their timing changes)."""
+    if plan.mode == "edit":
         return
-    keep = _keep(plan, probe(plan.source).frame_count)
+    segments = []
+    kept = 0.0
+    if plan.mode == "extend" and plan.source is not None:
+        kept = float(_keep(plan, probe(plan.source).frame_count) / plan.fps)
+        segments.append(SoundSegment(plan.source, end=kept))
+    if new.path is not None:
+        length = float(frame_count / plan.fps) - kept
+        segments.append(SoundSegment(new.path, start=new.offset, end=new.offset + length, at=kept))
     with_sound = video.with_name(video.stem + "-sound.mp4")
-    if add_audio(video, plan.source, with_sound, until=float(keep / plan.fps)):
+    if segments and add_audio(video, with_sound, segments):
         os.replace(with_sound, video)
 
 
@@ -415,6 +427,7 @@ def render(
 ) -> RenderResult:
     _yield_cpu_to_the_api()
     report: dict[str, Any] = {}
+    sound = NewSound()
     reported = progress
 
     def progress(fraction: float) -> None:
@@ -437,6 +450,7 @@ def render(
             cancelled=cancelled,
             gop_size=gop_size,
             report=report,
+            sound=sound,
         )
     else:
         enhancer = (
@@ -446,7 +460,7 @@ def render(
             if plan.upscale
             else None
         )
-        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress, report)
+        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress, report, sound)
         with VideoWriter(
             outputs.video,
             width=plan.width,
@@ -462,8 +476,7 @@ def render(
                 sink.put(frame)
         sink.finish(outputs)
         written = sink.written
-    if plan.mode == "extend":
-        _keep_sound(plan, outputs.video)
+    _add_sound(plan, sound, outputs.video, written)
     reported(1.0)
     return RenderResult(
         frame_count=written,
