@@ -166,6 +166,22 @@ def test_content_supports_range_requests_and_thumbnails(alice: httpx.Client, sou
     assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
 
 
+def test_download_1_answers_an_attachment_from_this_server(
+    alice: httpx.Client, source: dict[str, Any]
+) -> None:
+    """``download=1`` is saved, not opened: never a redirect to the bucket's inline answer."""
+    url = httpx.URL(alice.get("/v1/video/query", params={"id": source["id"]}).json()["video_url"])
+    plain = httpx.get(url, follow_redirects=False)
+    saved = httpx.get(url.copy_merge_params({"download": "1"}), follow_redirects=False, timeout=60)
+    assert saved.status_code == 200, saved.text
+    name = source["id"].replace(":", "_")
+    assert saved.headers["content-disposition"] == f'attachment; filename="{name}.mp4"'
+    whole = plain if plain.status_code == 200 else httpx.get(plain.headers["location"], timeout=60)
+    assert saved.content == whole.content
+    if plain.status_code == 200:  # local disk: shown inline unless asked to save
+        assert plain.headers["content-disposition"].startswith("inline")
+
+
 def test_signed_url_is_bound_to_its_video_and_expiry(alice: httpx.Client, source: dict[str, Any]) -> None:
     url = httpx.URL(alice.get("/v1/video/query", params={"id": source["id"]}).json()["video_url"])
     tampered = url.copy_merge_params({"expires": str(int(url.params["expires"]) + 1)})

@@ -66,6 +66,14 @@ async def download_content(
     variant: Variant = "video",
     expires: Annotated[int | None, Query()] = None,
     signature: Annotated[str | None, Query()] = None,
+    download: Annotated[
+        bool,
+        Query(
+            description="Answer as an attachment (a browser saves it) and from this server even "
+            "where downloads are redirected to a bucket: a browser ignores a link's download "
+            "attribute once redirected to another origin."
+        ),
+    ] = False,
 ) -> Response:
     if signature is not None or expires is not None:
         if (
@@ -94,7 +102,7 @@ async def download_content(
         raise NotFound(f"video {video_id} has no {variant}", param="variant", code="content_missing")
     suffix = "mp4" if variant == "video" else f"{variant}.jpg"
     filename = f"{video_id.replace(':', '_')}.{suffix}"
-    return await _serve(request, key, container, _MEDIA_TYPES[variant], filename)
+    return await _serve(request, key, container, _MEDIA_TYPES[variant], filename, attachment=download)
 
 
 @router.get("/videos/{video_id}/relay-input", response_model=None)
@@ -125,25 +133,35 @@ async def download_relay_input(
 
 
 async def _serve(
-    request: Request, key: str, container: Container, media_type: str, filename: str
+    request: Request,
+    key: str,
+    container: Container,
+    media_type: str,
+    filename: str,
+    *,
+    attachment: bool = False,
 ) -> Response:
-    """The blob at ``key``: the local file, a presigned redirect to the bucket, or streamed."""
+    """The blob at ``key``: the local file, a presigned redirect to the bucket, or streamed.
+    ``attachment``: to be saved, so never redirected (the bucket's answer would be inline)."""
     blobs = container.blobs
     path = blobs.local_path(key)
+    disposition = "attachment" if attachment else "inline"
     if path is not None:
-        return FileResponse(path, media_type=media_type, filename=filename, content_disposition_type="inline")
-    if container.settings.content_delivery == "redirect":
+        return FileResponse(
+            path, media_type=media_type, filename=filename, content_disposition_type=disposition
+        )
+    if container.settings.content_delivery == "redirect" and not attachment:
         url = blobs.presigned_url(key, container.settings.signed_url_ttl_seconds)
         if url is not None:
             return RedirectResponse(url, status_code=307)
-    return await _stream(request, key, container, media_type, filename)
+    return await _stream(request, key, container, media_type, filename, disposition)
 
 
 _CHUNK = 1024 * 1024
 
 
 async def _stream(
-    request: Request, key: str, container: Container, media_type: str, filename: str
+    request: Request, key: str, container: Container, media_type: str, filename: str, disposition: str
 ) -> Response:
     """Serve a bucket object through this node, honouring a single ``Range`` like FileResponse does."""
     blobs = container.blobs
@@ -165,7 +183,7 @@ async def _stream(
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(end - start),
-        "Content-Disposition": f'inline; filename="{filename}"',
+        "Content-Disposition": f'{disposition}; filename="{filename}"',
     }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"

@@ -179,7 +179,9 @@
     el.info.textContent = `${task.id} · ${describe(task)}${task.prompt ? ` · “${task.prompt}”` : ""}`;
     if (task.video_url) {
       el.player.src = task.video_url;
-      el.download.href = task.video_url;
+      // download=1: saved as a file, served by Videoloom itself even where links redirect to a
+      // bucket (a browser ignores the download attribute after a cross-origin redirect).
+      el.download.href = task.video_url + (task.video_url.includes("?") ? "&" : "?") + "download=1";
       el.download.setAttribute("download", `${task.id.replace(":", "_")}.mp4`);
       el.download.hidden = false;
     } else {
