@@ -109,7 +109,7 @@ class RelayEngine:
                 image=image,
             )
 
-        result, _ = self._relay(submit, job.report, progress, self._files)
+        result, _ = self._relay(submit, job.report, progress)
         job.sound.path, job.sound.offset = result, 0.0  # the upstream's sound goes with its frames
         yield from _resampled(result, job, skip_seconds=0.0, progress=progress)
 
@@ -141,7 +141,7 @@ class RelayEngine:
 
         def submit(client: UpstreamClient, upstream_model: str) -> str:
             if "path" not in clip:
-                clip["path"] = self._cut_clip(job, clip_frames, self._files)
+                clip["path"] = self._cut_clip(job, clip_frames)
             if client.channel.transport == "signed_url" and "url" not in clip:
                 clip["url"] = self._published(clip["path"])
             return client.submit_extend(
@@ -152,7 +152,7 @@ class RelayEngine:
                 clip_url=clip.get("url"),
             )
 
-        result, channel = self._relay(submit, job.report, progress, self._files)
+        result, channel = self._relay(submit, job.report, progress)
         # An upstream may answer the whole extended clip or only its new part: the
         # returned length tells which. Only the new frames (and their sound) follow the kept part.
         returned = probe(result).duration
@@ -174,12 +174,12 @@ class RelayEngine:
 
     # --- steps --------------------------------------------------------------------------
 
-    def _cut_clip(self, job: ExtendJob, clip_frames: int, files: ExitStack) -> Path:
+    def _cut_clip(self, job: ExtendJob, clip_frames: int) -> Path:
         """The last ``clip_frames`` (≤ 15 s) before the cut, as an MP4 the upstream can take
         (frame-accurate)."""
         assert job.source is not None
         info = probe(job.source)
-        path = self._scratch("clip", files)
+        path = self._scratch("clip")
         width, height = info.width - info.width % 2, info.height - info.height % 2
         with VideoWriter(path, width=width, height=height, fps=job.fps, preset="veryfast", crf=16) as writer:
             for frame in iter_frames(job.source, start=job.keep_frames - clip_frames, stop=job.keep_frames):
@@ -197,10 +197,10 @@ class RelayEngine:
         longest = max(c.timeout_s for c in self.channels if c.transport == "signed_url")
         return self._publish(clip, min(longest, MAX_SIGNED_URL_TTL_S))
 
-    def _scratch(self, what: str, files: ExitStack) -> Path:
+    def _scratch(self, what: str) -> Path:
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         path = self._tmp_dir / f"relay-{what}-{uuid.uuid4().hex}.mp4"
-        files.callback(path.unlink, missing_ok=True)
+        self._files.callback(path.unlink, missing_ok=True)
         return path
 
     def _relay(
@@ -208,12 +208,11 @@ class RelayEngine:
         submit: Callable[[UpstreamClient, str], str],
         report: dict[str, Any],
         progress: ProgressCallback,
-        files: ExitStack,
     ) -> tuple[Path, Channel]:
         """Submit with failover, wait for the result, download it; the local MP4 and its channel."""
         if not self.channels:
             raise EngineError(f"no [channels.*] table serves model {self.model}", code="engine_config")
-        resumed = self._resumed(report, progress, files)
+        resumed = self._resumed(report, progress)
         if resumed is not None:
             return resumed
         deadline = time.monotonic() + max(c.timeout_s for c in self.channels)
@@ -251,7 +250,7 @@ class RelayEngine:
                     log.info("channel %s accepted the job as %s", channel.name, request_id)
                     if self._checkpoint is not None:  # durable before anything else can go wrong
                         self._checkpoint({**report, "submitted_at": time.time()})
-                    result = self._scratch("result", files)
+                    result = self._scratch("result")
                     self._await_result(client, channel, request_id, result, progress)
                     return result, channel
                 finally:
@@ -273,9 +272,7 @@ class RelayEngine:
             code="upstream_unavailable",
         )
 
-    def _resumed(
-        self, report: dict[str, Any], progress: ProgressCallback, files: ExitStack
-    ) -> tuple[Path, Channel] | None:
+    def _resumed(self, report: dict[str, Any], progress: ProgressCallback) -> tuple[Path, Channel] | None:
         """Wait for the request an earlier run of this task submitted, instead of submitting
         again; None when there is none to resume (a first run)."""
         recorded = self._resume or {}
@@ -314,7 +311,7 @@ class RelayEngine:
             log.info(
                 "resuming upstream request %s on channel %s (submitted by an earlier run)", request_id, name
             )
-            result = self._scratch("result", files)
+            result = self._scratch("result")
             self._await_result(client, channel, request_id, result, progress, deadline=deadline)
             return result, channel
         finally:

@@ -8,7 +8,7 @@ raised as ``videoloom.core.errors.MediaError``.
 
 from __future__ import annotations
 
-from videoloom.media._audio import SoundSegment, add_audio, has_audio
+from videoloom.media._audio import SoundSegment, add_audio
 from videoloom.media._colour import BT709, ColourTags, read_colour, rgb_to_yuv420p
 from videoloom.media._enhance import Enhancer
 from videoloom.media._frames import iter_frames, iter_video_frames
@@ -32,7 +32,6 @@ __all__ = [
     "VideoWriter",
     "add_audio",
     "fit_frame",
-    "has_audio",
     "iter_frames",
     "iter_video_frames",
     "normalize_upload",

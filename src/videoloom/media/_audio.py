@@ -38,7 +38,7 @@ from av.packet import Packet
 from videoloom.core.errors import MediaError
 from videoloom.media._container import AV_ERRORS, open_input, video_stream
 
-__all__ = ["SoundSegment", "add_audio", "has_audio"]
+__all__ = ["SoundSegment", "add_audio"]
 
 AAC_BITRATE = 160_000
 ENCODED_RATE = 48_000
@@ -56,11 +56,6 @@ class SoundSegment:
     start: float = 0.0
     end: float | None = None
     at: float = 0.0
-
-
-def has_audio(path: Pathish) -> bool:
-    with open_input(path) as container:
-        return bool(container.streams.audio)
 
 
 def add_audio(video: Pathish, out: Pathish, segments: Sequence[SoundSegment]) -> bool:

@@ -43,6 +43,7 @@ from videoloom.media import (
     SmartCutWriter,
     SoundSegment,
     Spritesheet,
+    VideoInfo,
     VideoWriter,
     add_audio,
     fit_frame,
@@ -160,6 +161,7 @@ def _frames(
     progress: Callable[[float], None],
     report: dict[str, Any],
     sound: NewSound,
+    info: VideoInfo | None,
 ) -> tuple[Iterator[Frame], int, ColourTags]:
     """The output's frames (re-encoding any kept part), how many are expected (for sampling),
     and the colour description to write."""
@@ -168,10 +170,9 @@ def _frames(
     job = _job(plan, work, report, sound)
     if plan.mode == "generate":
         return engine.generate(job, progress), new_frames, BT709
-    if plan.source is None:
+    if plan.source is None or info is None:
         raise ValueError(f"a {plan.mode} needs a source video")
     source = plan.source
-    info = probe(source)
     if plan.mode == "edit":
         edit = EditJob(
             width=work_w,
@@ -304,9 +305,9 @@ class _Sink:
             self.spritesheet.write(outputs.spritesheet)
 
 
-def _plan_smart_cut(plan: RenderPlan, work: tuple[int, int]) -> SmartCut | None:
+def _plan_smart_cut(plan: RenderPlan, work: tuple[int, int], info: VideoInfo | None) -> SmartCut | None:
     """The smart cut for an extend, or None (with the reason logged) to re-encode everything."""
-    if plan.mode != "extend" or plan.source is None or not plan.smart_cut:
+    if plan.mode != "extend" or plan.source is None or info is None or not plan.smart_cut:
         return None
     if plan.upscale:
         log.info("full re-encode: upscaling changes the kept part")
@@ -314,7 +315,7 @@ def _plan_smart_cut(plan: RenderPlan, work: tuple[int, int]) -> SmartCut | None:
     if work != (plan.width, plan.height):
         log.info("full re-encode: the working size %s differs from the output's", work)
         return None
-    keep = _keep(plan, probe(plan.source).frame_count)
+    keep = _keep(plan, info.frame_count)
     try:
         cut = plan_smart_cut(plan.source, keep=keep, width=plan.width, height=plan.height, fps=plan.fps)
     except NoSmartCut as exc:
@@ -386,7 +387,9 @@ def _render_smart_cut(
     return sink.written
 
 
-def _add_sound(plan: RenderPlan, new: NewSound, video: Path, frame_count: int) -> None:
+def _add_sound(
+    plan: RenderPlan, new: NewSound, video: Path, frame_count: int, info: VideoInfo | None
+) -> None:
     """The output's sound, a remux after the pictures: an extend keeps its source's sound up to
     the cut; the new frames get the engine's sound where it has some (a relay's upstream
     video), else they are silent. Edits are silent (their timing changes)."""
@@ -394,8 +397,8 @@ def _add_sound(plan: RenderPlan, new: NewSound, video: Path, frame_count: int) -
         return
     segments = []
     kept = 0.0
-    if plan.mode == "extend" and plan.source is not None:
-        kept = float(_keep(plan, probe(plan.source).frame_count) / plan.fps)
+    if plan.mode == "extend" and plan.source is not None and info is not None:
+        kept = float(_keep(plan, info.frame_count) / plan.fps)
         segments.append(SoundSegment(plan.source, end=kept))
     if new.path is not None:
         length = float(frame_count / plan.fps) - kept
@@ -439,7 +442,9 @@ def render(
 
     work_w, work_h = render_size(plan, engine)
     gop_size = max(1, round(KEYFRAME_INTERVAL_SECONDS * plan.fps))
-    cut = _plan_smart_cut(plan, (work_w, work_h))
+    # Probed once: the smart cut, the kept part and its sound all count the source's frames.
+    info = probe(plan.source) if plan.mode != "generate" and plan.source is not None else None
+    cut = _plan_smart_cut(plan, (work_w, work_h), info)
     if cut is not None:
         written = _render_smart_cut(
             plan,
@@ -460,7 +465,7 @@ def render(
             if plan.upscale
             else None
         )
-        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress, report, sound)
+        frames, expected, colour = _frames(plan, engine, (work_w, work_h), progress, report, sound, info)
         with VideoWriter(
             outputs.video,
             width=plan.width,
@@ -476,7 +481,7 @@ def render(
                 sink.put(frame)
         sink.finish(outputs)
         written = sink.written
-    _add_sound(plan, sound, outputs.video, written)
+    _add_sound(plan, sound, outputs.video, written, info)
     reported(1.0)
     return RenderResult(
         frame_count=written,
